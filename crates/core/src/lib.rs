@@ -1,0 +1,15 @@
+//! Gatehouse's domain: token formats, ids, scopes, roles, reach and the
+//! validated value types the rest of the service works with. Nothing here
+//! performs I/O.
+
+pub mod id;
+pub mod reach;
+pub mod scope;
+pub mod time;
+pub mod token;
+pub mod validate;
+
+pub use id::{new_id, IdKind};
+pub use reach::Reach;
+pub use scope::{Role, Scope, ScopeSet};
+pub use token::{TokenError, TokenKind, TokenPrefixes};

@@ -1,0 +1,208 @@
+//! Request extractors that reject in the SPEC §2 envelope: JSON bodies,
+//! pagination, and the caller's IP and user agent for audit events.
+
+use std::net::SocketAddr;
+
+use axum::{
+    body::Bytes,
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use crate::{
+    error::{ApiError, ApiResult},
+    state::AppState,
+};
+use gatehouse_core::validate::BLANK;
+use gatehouse_store::PageRequest;
+
+/// A JSON body. The body guard has already enforced the size limit and
+/// the content type; this turns what serde says into field-level details.
+/// An empty body is `{"input": "cannot be blank"}`.
+pub struct ApiJson<T>(pub T);
+
+/// A JSON body whose fields are all optional: an empty body is `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => {
+            de.end()
+                .map_err(|e| ApiError::field("input", describe(&e)))?;
+            Ok(value)
+        }
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let field = if path == "." || path.is_empty() || inner.is_syntax() || inner.is_eof() {
+                "input".to_string()
+            } else {
+                path
+            };
+            Err(ApiError::field(field, describe(&inner)))
+        }
+    }
+}
+
+/// serde_json's message without the "at line 1 column 9" suffix when the
+/// field is already named, and with it for syntax errors.
+fn describe(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    if err.is_syntax() || err.is_eof() {
+        return format!("invalid JSON: {text}");
+    }
+    match text.rfind(" at line ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
+async fn body_bytes(req: Request) -> ApiResult<Bytes> {
+    Bytes::from_request(req, &())
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)
+}
+
+fn is_blank(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+}
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> ApiResult<Self> {
+        let bytes = body_bytes(req).await?;
+        if is_blank(&bytes) {
+            return Err(ApiError::field("input", BLANK));
+        }
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> ApiResult<Self> {
+        let bytes = body_bytes(req).await?;
+        if is_blank(&bytes) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+/// Query-string parameters as strings, parsed by each handler into
+/// validated values so every error names its parameter.
+pub struct QueryMap(pub std::collections::HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
+        let query = parts.uri.query().unwrap_or("");
+        let map = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        Ok(QueryMap(map))
+    }
+}
+
+impl QueryMap {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// A non-empty string parameter.
+    pub fn string(&self, key: &str) -> Option<String> {
+        self.get(key).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+
+    /// `?page=&page_size=`: 1-based page (default 1), size 1–200 (default 50).
+    pub fn page(&self) -> ApiResult<PageRequest> {
+        let mut errors = crate::error::FieldErrors::new();
+        let page = errors.check(
+            "page",
+            parse_bounded(self.get("page"), 1, 1, u32::MAX / 1024),
+        );
+        let size = errors.check(
+            "page_size",
+            parse_bounded(self.get("page_size"), 50, 1, 200),
+        );
+        errors.finish()?;
+        Ok(PageRequest {
+            page: page.unwrap_or(1),
+            size: size.unwrap_or(50),
+        })
+    }
+
+    /// `?active=true|false`.
+    pub fn boolean(&self, key: &str) -> ApiResult<Option<bool>> {
+        match self.get(key) {
+            None | Some("") => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(_) => Err(ApiError::field(key, "must be true or false")),
+        }
+    }
+}
+
+fn parse_bounded(raw: Option<&str>, default: u32, min: u32, max: u32) -> Result<u32, String> {
+    match raw {
+        None | Some("") => Ok(default),
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| format!("must be an integer from {min} to {max}")),
+    }
+}
+
+/// Who is calling, for audit events: IP (the peer, or the first
+/// `X-Forwarded-For` hop when `trust_forwarded_headers` is on) and user agent.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl FromRequestParts<AppState> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded = state
+            .config()
+            .trust_forwarded_headers
+            .then(|| parts.headers.get("x-forwarded-for"))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(512).collect());
+        Ok(RequestMeta {
+            ip: forwarded.or(peer),
+            user_agent,
+        })
+    }
+}

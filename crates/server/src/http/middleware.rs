@@ -1,0 +1,192 @@
+//! Cross-cutting request handling: request ids, header and body limits,
+//! content types, metrics, and the single place where 500s are logged.
+
+use std::time::Instant;
+
+use axum::{
+    body::Body,
+    extract::{MatchedPath, Request, State},
+    http::{header, HeaderValue, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use gatehouse_core::{new_id, IdKind};
+use tracing::Instrument;
+
+use crate::{
+    error::{ApiError, AuthFailure, InternalFailure},
+    state::AppState,
+};
+
+/// The request id, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The route a request matched, copied onto its response for metrics.
+#[derive(Clone)]
+struct RouteLabel(String);
+
+fn valid_request_id(v: &str) -> bool {
+    (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Outermost layer: assigns the request id, enforces the header limit,
+/// gives framework responses (405) the error envelope, records metrics,
+/// and logs internal errors once with the request id.
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| new_id(IdKind::Request));
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().clone();
+
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.as_bytes().len() + 4)
+        .sum();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method);
+    let mut response = if header_bytes > state.config().max_header_bytes {
+        ApiError::HeaderTooLarge.into_response()
+    } else {
+        next.run(req).instrument(span.clone()).await
+    };
+
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED && !is_json(&response) {
+        let allow = response.headers().get(header::ALLOW).cloned();
+        response = ApiError::MethodNotAllowed.into_response();
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+
+    let route = response
+        .extensions()
+        .get::<RouteLabel>()
+        .map(|r| r.0.clone())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let status = response.status();
+    if let Some(InternalFailure(err)) = response.extensions().get::<InternalFailure>() {
+        span.in_scope(
+            || tracing::error!(route = %route, error = %format!("{err:#}"), "request failed"),
+        );
+    }
+    if let Some(AuthFailure(reason)) = response.extensions().get::<AuthFailure>() {
+        metrics::counter!("gatehouse_auth_failures_total", "reason" => *reason).increment(1);
+    }
+    metrics::counter!(
+        "gatehouse_http_requests_total",
+        "route" => route.clone(),
+        "method" => method.to_string(),
+        "status" => status.as_str().to_string()
+    )
+    .increment(1);
+    metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+}
+
+/// True for `application/json`, with or without parameters
+/// (`application/json; charset=utf-8`).
+fn is_json_content_type(value: Option<&HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Runs on matched routes only (after 404/405): the body limit (413) and
+/// the content type (415), before any credential is looked at. The body is
+/// buffered here, within the limit, so later extractors never see more.
+pub async fn body_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let mut response = guard(&state, req, next).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(RouteLabel(route));
+    }
+    response
+}
+
+async fn guard(state: &AppState, req: Request, next: Next) -> Response {
+    let limit = state.config().max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && declared.unwrap_or(0) == 0
+    {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return ApiError::PayloadTooLarge.into_response(),
+    };
+    if !bytes.is_empty() && !is_json_content_type(parts.headers.get(header::CONTENT_TYPE)) {
+        return ApiError::UnsupportedMediaType.into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+/// Unknown routes: 404 in the envelope.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Client request ids are kept only when they match SPEC §2's pattern.
+    #[test]
+    fn request_id_pattern() {
+        assert!(valid_request_id("abc-123_x.y:z"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id("has space"));
+        assert!(!valid_request_id(&"a".repeat(129)));
+    }
+
+    /// JSON with parameters is JSON; anything else is not.
+    #[test]
+    fn json_content_types() {
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        assert!(is_json_content_type(Some(&v("application/json"))));
+        assert!(is_json_content_type(Some(&v(
+            "application/json; charset=utf-8"
+        ))));
+        assert!(is_json_content_type(Some(&v("Application/JSON"))));
+        assert!(!is_json_content_type(Some(&v("text/plain"))));
+        assert!(!is_json_content_type(None));
+    }
+}

@@ -1,0 +1,234 @@
+//! The JSON objects the management API returns, built from stored rows.
+
+use gatehouse_core::{time::format_ms, ScopeSet};
+use gatehouse_store::{
+    audit::AuditEvent,
+    credentials::CredentialRecord,
+    members::User,
+    tenancy::{Environment, Organization, Project},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Who created a credential.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedBy {
+    /// `usr_…`
+    pub id: String,
+    pub email: String,
+    /// The access key that made it, when a key did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_key_id: Option<String>,
+}
+
+/// An access key or personal access token (SPEC §3). `token` appears only
+/// in the create and rotate responses.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CredentialView {
+    /// `key_…` or `pat_…`
+    pub id: String,
+    pub name: String,
+    pub organization_id: String,
+    pub project_id: Option<String>,
+    pub environment_id: Option<String>,
+    pub scopes: Vec<String>,
+    /// The last six characters of the token.
+    pub checksum: String,
+    /// `dyn_AbC…q1w2e3`
+    pub preview: String,
+    pub created_by: CreatedBy,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl CredentialView {
+    /// `pending_use` is this node's newest unflushed use of the credential.
+    pub fn new(r: &CredentialRecord, now: i64, pending_use: Option<i64>) -> Self {
+        let c = &r.credential;
+        let last_used = match (c.last_used_at, pending_use) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        Self {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            organization_id: c.organization_id.clone(),
+            project_id: c.project_id.clone(),
+            environment_id: c.environment_id.clone(),
+            scopes: ScopeSet::from_storage(&c.scopes)
+                .names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            checksum: c.checksum.clone(),
+            preview: c.preview.clone(),
+            created_by: CreatedBy {
+                id: c.user_id.clone(),
+                email: r.user_email.clone(),
+                via_key_id: c.via_key_id.clone(),
+            },
+            created_at: format_ms(c.created_at),
+            expires_at: c.expires_at.map(format_ms),
+            last_used_at: last_used.map(format_ms),
+            revoked_at: c.revoked_at.map(format_ms),
+            active: c.revoked_at.is_none() && c.expires_at.is_none_or(|e| e > now),
+            token: None,
+        }
+    }
+}
+
+/// `GET /v1/tokens/me`: the caller's own credential and its kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenIntrospection {
+    /// `access_key` or `personal_access_token`
+    pub kind: String,
+    #[serde(flatten)]
+    pub credential: CredentialView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationView {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+impl From<&Organization> for OrganizationView {
+    fn from(o: &Organization) -> Self {
+        Self {
+            id: o.id.clone(),
+            name: o.name.clone(),
+            created_at: format_ms(o.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnvironmentView {
+    /// `env_…`
+    pub id: String,
+    pub name: String,
+    pub project_id: String,
+    pub organization_id: String,
+    pub created_at: String,
+}
+
+impl From<&Environment> for EnvironmentView {
+    fn from(e: &Environment) -> Self {
+        Self {
+            id: e.id.clone(),
+            name: e.name.clone(),
+            project_id: e.project_id.clone(),
+            organization_id: e.organization_id.clone(),
+            created_at: format_ms(e.created_at),
+        }
+    }
+}
+
+/// A project with its environments.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectView {
+    /// `prj_…`
+    pub id: String,
+    pub name: String,
+    pub organization_id: String,
+    pub environments: Vec<EnvironmentView>,
+    pub created_at: String,
+}
+
+impl ProjectView {
+    pub fn new(p: &Project, environments: &[Environment]) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            organization_id: p.organization_id.clone(),
+            environments: environments.iter().map(EnvironmentView::from).collect(),
+            created_at: format_ms(p.created_at),
+        }
+    }
+}
+
+/// An organization member. `password` appears only when the member was
+/// created with a generated password, in that one response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberView {
+    /// `usr_…`
+    pub id: String,
+    pub email: String,
+    /// `owner`, `admin`, `developer` or `viewer`
+    pub role: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl From<&User> for MemberView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.clone(),
+            email: u.email.clone(),
+            role: u.role.clone(),
+            created_at: format_ms(u.created_at),
+            password: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActorView {
+    /// `access_key`, `personal_access_token`, `session` or `system`
+    pub kind: String,
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetView {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+/// An audit event (SPEC §9).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    /// `evt_…`
+    pub id: String,
+    pub actor: ActorView,
+    /// e.g. `access_key.created`
+    pub action: String,
+    pub target: TargetView,
+    pub organization_id: String,
+    pub project_id: Option<String>,
+    pub environment_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub at: String,
+}
+
+impl From<AuditEvent> for AuditEventView {
+    fn from(e: AuditEvent) -> Self {
+        Self {
+            id: e.id,
+            actor: ActorView {
+                kind: e.actor_kind,
+                id: e.actor_id,
+            },
+            action: e.action,
+            target: TargetView {
+                kind: e.target_type,
+                id: e.target_id,
+            },
+            organization_id: e.organization_id,
+            project_id: e.project_id,
+            environment_id: e.environment_id,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            at: format_ms(e.at),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Access keys and personal access tokens: one table, told apart by `kind`.
+//! Only the SHA-256 of a token is stored; lookups are by that hash.
+
+use crate::{
+    error::{Result, StoreError},
+    on_pool,
+    page::{Page, PageRequest},
+    Store,
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Credential {
+    pub id: String,
+    /// `access_key` or `personal_access_token`.
+    pub kind: String,
+    pub name: String,
+    pub organization_id: String,
+    pub project_id: Option<String>,
+    pub environment_id: Option<String>,
+    /// The owner of a PAT; the user behind the creation of an access key.
+    pub user_id: String,
+    /// The access key that created this one, if a key did.
+    pub via_key_id: Option<String>,
+    /// Space-separated scope names.
+    pub scopes: String,
+    pub token_hash: Vec<u8>,
+    pub checksum: String,
+    pub preview: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A credential joined with its user, as authentication and responses need.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CredentialRecord {
+    #[sqlx(flatten)]
+    pub credential: Credential,
+    pub user_email: String,
+    pub user_role: String,
+    pub user_deleted_at: Option<i64>,
+}
+
+/// Which credentials to list.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialFilter {
+    pub organization_id: String,
+    pub kind: String,
+    /// Only this user's (PATs are listed per owner).
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub environment_id: Option<String>,
+    /// `Some(true)`: only usable ones at `now`; `Some(false)`: only revoked
+    /// or expired ones.
+    pub active: Option<bool>,
+    pub now: i64,
+}
+
+macro_rules! insert_credential {
+    ($c:expr) => {
+        sqlx::query(
+            "INSERT INTO credentials (id, kind, name, organization_id, project_id, environment_id, user_id, via_key_id, scopes, token_hash, checksum, preview, created_at, expires_at, last_used_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&$c.id)
+        .bind(&$c.kind)
+        .bind(&$c.name)
+        .bind(&$c.organization_id)
+        .bind(&$c.project_id)
+        .bind(&$c.environment_id)
+        .bind(&$c.user_id)
+        .bind(&$c.via_key_id)
+        .bind(&$c.scopes)
+        .bind(&$c.token_hash)
+        .bind(&$c.checksum)
+        .bind(&$c.preview)
+        .bind($c.created_at)
+        .bind($c.expires_at)
+        .bind($c.last_used_at)
+        .bind($c.revoked_at)
+    };
+}
+pub(crate) use insert_credential;
+
+const RECORD_SELECT: &str =
+    "SELECT c.*, u.email AS user_email, u.role AS user_role, u.deleted_at AS user_deleted_at \
+                             FROM credentials c JOIN users u ON u.id = c.user_id";
+
+impl Store {
+    pub async fn create_credential(&self, c: &Credential) -> Result<()> {
+        on_pool!(self, |p| {
+            insert_credential!(c)
+                .execute(p)
+                .await
+                .map_err(StoreError::from_write)?;
+        });
+        Ok(())
+    }
+
+    /// The credential whose token hashes to `hash`, whatever its state.
+    pub async fn credential_by_hash(&self, hash: &[u8]) -> Result<Option<CredentialRecord>> {
+        let q = format!("{RECORD_SELECT} WHERE c.token_hash = $1");
+        Ok(on_pool!(self, |p| sqlx::query_as(&q)
+            .bind(hash)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// One credential of `kind` by id.
+    pub async fn credential(&self, kind: &str, id: &str) -> Result<Option<CredentialRecord>> {
+        let q = format!("{RECORD_SELECT} WHERE c.id = $1 AND c.kind = $2");
+        Ok(on_pool!(self, |p| sqlx::query_as(&q)
+            .bind(id)
+            .bind(kind)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// Credentials matching `filter`, newest first.
+    pub async fn list_credentials(
+        &self,
+        f: &CredentialFilter,
+        page: PageRequest,
+    ) -> Result<Page<CredentialRecord>> {
+        let cond = "c.organization_id = $1 AND c.kind = $2 AND ($3 IS NULL OR c.user_id = $3) \
+                    AND ($4 IS NULL OR c.project_id = $4) AND ($5 IS NULL OR c.environment_id = $5) \
+                    AND ($6 IS NULL OR $6 = (c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > $7)))";
+        let list = format!("{RECORD_SELECT} WHERE {cond} ORDER BY c.id DESC LIMIT $8 OFFSET $9");
+        let count = format!("SELECT COUNT(*) FROM credentials c WHERE {cond}");
+        macro_rules! bind_filter {
+            ($q:expr) => {
+                $q.bind(&f.organization_id)
+                    .bind(&f.kind)
+                    .bind(&f.user_id)
+                    .bind(&f.project_id)
+                    .bind(&f.environment_id)
+                    .bind(f.active)
+                    .bind(f.now)
+            };
+        }
+        Ok(on_pool!(self, |p| {
+            let items = bind_filter!(sqlx::query_as(&list))
+                .bind(page.limit())
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total = bind_filter!(sqlx::query_scalar(&count))
+                .fetch_one(p)
+                .await?;
+            Page { items, total }
+        }))
+    }
+
+    /// Revokes a credential; false when it was already revoked.
+    pub async fn revoke_credential(&self, id: &str, at: i64) -> Result<bool> {
+        let done = on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE credentials SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(p)
+            .await?
+            .rows_affected()
+        });
+        Ok(done > 0)
+    }
+
+    /// Stores `new` and makes `old_id` expire at `old_expires_at` (never
+    /// later than it already would), in one transaction.
+    pub async fn rotate_credential(
+        &self,
+        old_id: &str,
+        old_expires_at: i64,
+        new: &Credential,
+    ) -> Result<()> {
+        on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            insert_credential!(new)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+            sqlx::query(
+                "UPDATE credentials SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > $1 THEN $1 ELSE expires_at END WHERE id = $2",
+            )
+            .bind(old_expires_at)
+            .bind(old_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Records when credentials were last used, in one transaction; a
+    /// stored time is never moved backwards.
+    pub async fn touch_credentials(&self, used: &[(String, i64)]) -> Result<()> {
+        if used.is_empty() {
+            return Ok(());
+        }
+        on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            for (id, at) in used {
+                sqlx::query("UPDATE credentials SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
+                    .bind(at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! The connection pool for either backend, opening and migrating it.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    PgPool, SqlitePool,
+};
+
+use crate::error::Result;
+
+/// Runs `$body` with `$p` bound to whichever pool `$store` holds. The body
+/// is compiled once per backend, so a query that does not work on both
+/// does not build.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on_pool {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::Backend::Sqlite($p) => $body,
+            $crate::Backend::Postgres($p) => $body,
+        }
+    };
+}
+
+/// The open pool.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Gatehouse's storage. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub pool: Backend,
+}
+
+impl Store {
+    /// Opens `database_url` (`sqlite://…` or `postgres://…`) and runs the
+    /// embedded migrations.
+    pub async fn open(database_url: &str) -> Result<Self> {
+        let pool = if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            let options = PgConnectOptions::from_str(database_url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Backend::Postgres(pool)
+        } else {
+            let options = SqliteConnectOptions::from_str(database_url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Backend::Sqlite(pool)
+        };
+        Ok(Self { pool })
+    }
+
+    /// The SQLite URL for a database file inside `data_dir`.
+    pub fn sqlite_url(data_dir: &Path) -> String {
+        format!("sqlite://{}", data_dir.join("gatehouse.db").display())
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.pool {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        on_pool!(self, |p| sqlx::query("SELECT 1").execute(p).await.is_ok())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        on_pool!(self, |p| p.close().await)
+    }
+}

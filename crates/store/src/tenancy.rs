@@ -1,0 +1,286 @@
+//! Organizations, projects, environments, and the one-time bootstrap.
+
+use crate::{
+    audit::AuditEvent,
+    credentials::Credential,
+    error::{Result, StoreError},
+    members::User,
+    on_pool,
+    page::{Page, PageRequest},
+    Store,
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Organization {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Project {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Environment {
+    pub id: String,
+    pub organization_id: String,
+    pub project_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+/// Everything the first start writes, in one transaction.
+#[derive(Debug)]
+pub struct Bootstrap {
+    pub organization: Organization,
+    pub project: Project,
+    pub environments: Vec<Environment>,
+    pub owner: User,
+    pub credentials: Vec<Credential>,
+    pub events: Vec<AuditEvent>,
+}
+
+macro_rules! insert_project {
+    ($p:expr) => {
+        sqlx::query(
+            "INSERT INTO projects (id, organization_id, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&$p.id)
+        .bind(&$p.organization_id)
+        .bind(&$p.name)
+        .bind($p.created_at)
+    };
+}
+
+macro_rules! insert_environment {
+    ($e:expr) => {
+        sqlx::query(
+            "INSERT INTO environments (id, organization_id, project_id, name, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&$e.id)
+        .bind(&$e.organization_id)
+        .bind(&$e.project_id)
+        .bind(&$e.name)
+        .bind($e.created_at)
+    };
+}
+
+const PROJECT_COLUMNS: &str = "id, organization_id, name, created_at, deleted_at";
+const ENVIRONMENT_COLUMNS: &str = "id, organization_id, project_id, name, created_at, deleted_at";
+
+impl Store {
+    /// The organization this installation was bootstrapped with, if any.
+    pub async fn installation(&self) -> Result<Option<String>> {
+        let id: Option<String> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT organization_id FROM installation WHERE id = 1")
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(id)
+    }
+
+    /// Writes the bootstrap records, or fails with
+    /// [`StoreError::AlreadyInitialised`] and writes nothing.
+    pub async fn bootstrap(&self, b: &Bootstrap) -> Result<()> {
+        on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let marked = sqlx::query(
+                "INSERT INTO installation (id, organization_id, initialised_at) VALUES (1, $1, $2)",
+            )
+            .bind(&b.organization.id)
+            .bind(b.organization.created_at)
+            .execute(&mut *tx)
+            .await;
+            match marked.map_err(StoreError::from_write) {
+                Err(StoreError::Conflict(_)) => return Err(StoreError::AlreadyInitialised),
+                other => other?,
+            };
+            sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+                .bind(&b.organization.id)
+                .bind(&b.organization.name)
+                .bind(b.organization.created_at)
+                .execute(&mut *tx)
+                .await?;
+            insert_project!(b.project).execute(&mut *tx).await?;
+            for e in &b.environments {
+                insert_environment!(e).execute(&mut *tx).await?;
+            }
+            crate::members::insert_user!(b.owner)
+                .execute(&mut *tx)
+                .await?;
+            for c in &b.credentials {
+                crate::credentials::insert_credential!(c)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for e in &b.events {
+                crate::audit::insert_event!(e).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn organization(&self, id: &str) -> Result<Option<Organization>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
+    /// Creates a project and its environments together.
+    pub async fn create_project(
+        &self,
+        project: &Project,
+        environments: &[Environment],
+    ) -> Result<()> {
+        on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            insert_project!(project)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+            for e in environments {
+                insert_environment!(e)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_write)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Live projects of an organization, optionally just one, newest first.
+    pub async fn list_projects(
+        &self,
+        org: &str,
+        only: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<Project>> {
+        let filter = "organization_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR id = $2)";
+        let list = format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE {filter} ORDER BY id DESC LIMIT $3 OFFSET $4");
+        let count = format!("SELECT COUNT(*) FROM projects WHERE {filter}");
+        Ok(on_pool!(self, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(org)
+                .bind(only)
+                .bind(page.limit())
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total = sqlx::query_scalar(&count)
+                .bind(org)
+                .bind(only)
+                .fetch_one(p)
+                .await?;
+            Page { items, total }
+        }))
+    }
+
+    /// A live project.
+    pub async fn project(&self, id: &str) -> Result<Option<Project>> {
+        let q =
+            format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1 AND deleted_at IS NULL");
+        Ok(on_pool!(self, |p| sqlx::query_as(&q)
+            .bind(id)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    pub async fn rename_project(&self, id: &str, name: &str) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("UPDATE projects SET name = $1 WHERE id = $2 AND deleted_at IS NULL")
+                .bind(name)
+                .bind(id)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Soft-deletes a project: it, its environments and every credential
+    /// reaching into it stop at once; the rows stay for the audit trail.
+    /// Returns the ids of the credentials it revoked.
+    pub async fn delete_project(&self, id: &str, at: i64) -> Result<Vec<String>> {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE projects SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE environments SET deleted_at = $1 WHERE project_id = $2 AND deleted_at IS NULL")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let revoked: Vec<String> = sqlx::query_scalar(
+                "UPDATE credentials SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL RETURNING id",
+            )
+            .bind(at)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            revoked
+        }))
+    }
+
+    pub async fn create_environment(&self, env: &Environment) -> Result<()> {
+        on_pool!(self, |p| {
+            insert_environment!(env)
+                .execute(p)
+                .await
+                .map_err(StoreError::from_write)?;
+        });
+        Ok(())
+    }
+
+    /// Live environments of a project, optionally just one, oldest first.
+    pub async fn list_environments(
+        &self,
+        project: &str,
+        only: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<Environment>> {
+        let filter = "project_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR id = $2)";
+        let list = format!("SELECT {ENVIRONMENT_COLUMNS} FROM environments WHERE {filter} ORDER BY id ASC LIMIT $3 OFFSET $4");
+        let count = format!("SELECT COUNT(*) FROM environments WHERE {filter}");
+        Ok(on_pool!(self, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(project)
+                .bind(only)
+                .bind(page.limit())
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total = sqlx::query_scalar(&count)
+                .bind(project)
+                .bind(only)
+                .fetch_one(p)
+                .await?;
+            Page { items, total }
+        }))
+    }
+
+    /// A live environment.
+    pub async fn environment(&self, id: &str) -> Result<Option<Environment>> {
+        let q = format!(
+            "SELECT {ENVIRONMENT_COLUMNS} FROM environments WHERE id = $1 AND deleted_at IS NULL"
+        );
+        Ok(on_pool!(self, |p| sqlx::query_as(&q)
+            .bind(id)
+            .fetch_optional(p)
+            .await?))
+    }
+}
