@@ -29,11 +29,10 @@ async fn run(cli: Cli, env: std::collections::HashMap<String, String>) -> anyhow
         Command::Serve(common) => {
             let config = common.resolve(&env)?;
             telemetry::init_logging(config.log_format);
-            let public_url = config.public_url.clone();
             let mut app = App::build(config).await?;
             if let Some(init) = app.take_init_output() {
                 // Printed straight to stdout, once, and never through the logger.
-                println!("{}", init.banner(&public_url));
+                println!("{}", init.banner(&app.state().config().public_url));
             }
             app.run_until_stopped().await?;
             Ok(ExitCode::SUCCESS)

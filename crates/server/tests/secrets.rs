@@ -1,0 +1,218 @@
+//! Secrets stay secret: no token or password in the database (SQLite file
+//! or PostgreSQL rows) or in logs at the most verbose level, and
+//! `last_used_at` is written in batches, not per request.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::{Backend, TestServer};
+use reqwest::StatusCode;
+use serde_json::json;
+
+on_both_backends!(
+    no_plaintext_in_database,
+    no_secrets_in_logs,
+    last_used_at_is_batched
+);
+
+/// Makes credentials and members, uses them, and returns every secret seen.
+async fn exercise(s: &TestServer) -> Vec<String> {
+    let b = s.boot().clone();
+    let mut secrets = vec![b.key.clone(), b.pat.clone(), b.password.clone()];
+    let (id, key) = s
+        .create_key(
+            s.key(),
+            json!({"name": "k1", "environment_id": b.sandbox_id}),
+        )
+        .await;
+    secrets.push(key.clone());
+    let rotated = s
+        .post(
+            &format!("/v1/access-keys/{id}/rotate"),
+            s.key(),
+            json!({"grace_period_seconds": 60}),
+        )
+        .await;
+    secrets.push(rotated.body["data"]["token"].as_str().unwrap().to_string());
+    let pat = s
+        .post("/v1/personal-access-tokens", &b.pat, json!({"name": "p"}))
+        .await;
+    secrets.push(pat.body["data"]["token"].as_str().unwrap().to_string());
+    let chosen = "correct horse battery staple".to_string();
+    let m = s
+        .post(
+            "/v1/organization/members",
+            &b.pat,
+            json!({"email": "m@example.com", "password": chosen}),
+        )
+        .await;
+    assert_eq!(m.status, StatusCode::CREATED);
+    assert!(
+        m.body["data"].get("password").is_none(),
+        "a chosen password is never echoed"
+    );
+    secrets.push(chosen);
+    let generated = s
+        .post(
+            "/v1/organization/members",
+            &b.pat,
+            json!({"email": "g@example.com"}),
+        )
+        .await;
+    secrets.push(
+        generated.body["data"]["password"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    for token in &secrets[..2] {
+        assert_eq!(s.get("/v1/tokens/me", token).await.status, StatusCode::OK);
+    }
+    assert_eq!(s.get("/v1/tokens/me", &key).await.status, StatusCode::OK);
+    // A bad token in a request must not be logged either.
+    let bad = format!("{}x", &b.key[..b.key.len() - 1]);
+    assert_eq!(
+        s.get("/v1/tokens/me", &bad).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    secrets.push(bad);
+    s.state.usage().flush(s.state.store()).await;
+    secrets
+}
+
+/// Neither tokens nor passwords appear anywhere in the stored data.
+async fn no_plaintext_in_database(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let secrets = exercise(&s).await;
+    let data = s.data.clone();
+    s.stop().await;
+
+    let dump: Vec<u8> = match backend {
+        Backend::Sqlite => {
+            let mut all = Vec::new();
+            for entry in std::fs::read_dir(data.dir.path()).unwrap() {
+                let path = entry.unwrap().path();
+                if path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("gatehouse.db")
+                {
+                    all.extend(std::fs::read(&path).unwrap());
+                }
+            }
+            assert!(all.len() > 4096, "the database file was read");
+            all
+        }
+        Backend::Postgres => {
+            use sqlx::{Connection, Row};
+            let url = data.database_url();
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            assert!(tables.contains(&"credentials".to_string()));
+            let mut all = String::new();
+            for t in tables {
+                for row in sqlx::query(&format!("SELECT t::text AS r FROM \"{t}\" t"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+                {
+                    all.push_str(&row.get::<String, _>("r"));
+                }
+            }
+            conn.close().await.unwrap();
+            assert!(all.contains("key_"), "the rows were read");
+            all.into_bytes()
+        }
+    };
+    let text = String::from_utf8_lossy(&dump);
+    for secret in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret was found in the {backend:?} database"
+        );
+    }
+}
+
+/// Log lines captured from every thread of the process.
+fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || Capture(writer.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buf
+    })
+}
+
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// At TRACE level, with every library's logs on, no secret is written.
+async fn no_secrets_in_logs(backend: Backend) {
+    let buf = captured();
+    let s = TestServer::start(backend).await;
+    let secrets = exercise(&s).await;
+    s.stop().await;
+    let logs = String::from_utf8_lossy(&buf.lock().unwrap()).to_string();
+    assert!(logs.contains("gatehouse listening"), "logs were captured");
+    assert!(logs.contains("request_id"), "request spans were captured");
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret was logged on {backend:?}"
+        );
+    }
+}
+
+/// Using a key writes nothing until the batch flush, which then records it.
+async fn last_used_at_is_batched(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (id, key) = s.create_key(s.key(), json!({"name": "used"})).await;
+    for _ in 0..5 {
+        assert_eq!(s.get("/v1/tokens/me", &key).await.status, StatusCode::OK);
+    }
+    let stored = s
+        .state
+        .store()
+        .credential("access_key", &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.credential.last_used_at, None, "no write per request");
+    // The API already shows this node's pending use.
+    let shown = s.get(&format!("/v1/access-keys/{id}"), s.key()).await;
+    assert!(shown.body["data"]["last_used_at"].is_string());
+
+    s.state.usage().flush(s.state.store()).await;
+    let stored = s
+        .state
+        .store()
+        .credential("access_key", &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let used = stored.credential.last_used_at.expect("flushed");
+    assert!((gatehouse_core::time::now_ms() - used).abs() < 60_000);
+}
