@@ -26,9 +26,15 @@ async fn bootstrap_credentials_introspect(backend: Backend) {
     let d = &me.body["data"];
     assert_eq!(d["kind"], "access_key");
     assert_eq!(d["id"], s.boot().key_id.as_str());
-    assert!(d.get("token").is_none(), "introspection must not return the token");
+    assert!(
+        d.get("token").is_none(),
+        "introspection must not return the token"
+    );
     assert_eq!(d["scopes"].as_array().unwrap().len(), 15);
-    assert!(d["scopes"].as_array().unwrap().contains(&json!("connections:reveal")));
+    assert!(d["scopes"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("connections:reveal")));
     assert_eq!(d["created_by"]["email"], s.boot().owner_email.as_str());
     assert_eq!(d["project_id"], serde_json::Value::Null);
 
@@ -56,7 +62,10 @@ async fn access_key_lifecycle(backend: Backend) {
     assert!(id.starts_with("key_"));
     assert!(token.starts_with("dyn_") && token.len() == 4 + 56);
     assert_eq!(key["checksum"].as_str().unwrap(), &token[token.len() - 6..]);
-    assert_eq!(key["preview"].as_str().unwrap(), format!("dyn_{}…{}", &token[4..7], &token[token.len() - 6..]));
+    assert_eq!(
+        key["preview"].as_str().unwrap(),
+        format!("dyn_{}…{}", &token[4..7], &token[token.len() - 6..])
+    );
     assert_eq!(key["project_id"], s.boot().project_id.as_str());
     assert_eq!(key["environment_id"], sandbox.as_str());
     assert_eq!(key["scopes"], json!(["keys:read", "apps:read"]));
@@ -76,10 +85,20 @@ async fn access_key_lifecycle(backend: Backend) {
     assert_eq!(revoked.status, StatusCode::NO_CONTENT);
     let got = s.get(&format!("/v1/access-keys/{id}"), s.key()).await;
     assert_eq!(got.body["data"]["active"], false);
-    assert!(got.body["data"]["revoked_at"].as_str().unwrap().ends_with('Z'));
+    assert!(got.body["data"]["revoked_at"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
 
-    let events = s.get(&format!("/v1/audit-events?target_id={id}"), s.key()).await;
-    let actions: Vec<&str> = events.body["data"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let events = s
+        .get(&format!("/v1/audit-events?target_id={id}"), s.key())
+        .await;
+    let actions: Vec<&str> = events.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, vec!["access_key.revoked", "access_key.created"]);
     let event = &events.body["data"][0];
     assert_eq!(event["actor"]["kind"], "access_key");
@@ -94,21 +113,30 @@ async fn list_is_paginated_and_filtered(backend: Backend) {
     let s = TestServer::start(backend).await;
     let live = s.boot().live_id.clone();
     for i in 0..3 {
-        s.create_key(s.key(), json!({"name": format!("live {i}"), "environment_id": live})).await;
+        s.create_key(
+            s.key(),
+            json!({"name": format!("live {i}"), "environment_id": live}),
+        )
+        .await;
     }
     let (gone, _) = s.create_key(s.key(), json!({"name": "gone"})).await;
     s.delete(&format!("/v1/access-keys/{gone}"), s.key()).await;
 
     let all = s.get("/v1/access-keys?page_size=2", s.key()).await;
     assert_eq!(all.status, StatusCode::OK);
-    assert_eq!(all.body["pagination"], json!({"page": 1, "page_size": 2, "page_count": 3, "total_count": 5}));
+    assert_eq!(
+        all.body["pagination"],
+        json!({"page": 1, "page_size": 2, "page_count": 3, "total_count": 5})
+    );
     assert_eq!(all.body["data"].as_array().unwrap().len(), 2);
     let last = s.get("/v1/access-keys?page_size=2&page=3", s.key()).await;
     assert_eq!(last.body["data"].as_array().unwrap().len(), 1);
     // Newest first: the bootstrap key is the oldest.
     assert_eq!(last.body["data"][0]["id"], s.boot().key_id.as_str());
 
-    let live_keys = s.get(&format!("/v1/access-keys?environment_id={live}"), s.key()).await;
+    let live_keys = s
+        .get(&format!("/v1/access-keys?environment_id={live}"), s.key())
+        .await;
     assert_eq!(live_keys.body["pagination"]["total_count"], 3);
     let inactive = s.get("/v1/access-keys?active=false", s.key()).await;
     assert_eq!(inactive.body["pagination"]["total_count"], 1);
@@ -120,12 +148,19 @@ async fn list_is_paginated_and_filtered(backend: Backend) {
 async fn rotation_grace_period(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (id, old) = s
-        .create_key(s.key(), json!({"name": "rotating", "project_id": s.boot().project_id, "scopes": ["keys:read"]}))
+        .create_key(
+            s.key(),
+            json!({"name": "rotating", "project_id": s.boot().project_id, "scopes": ["keys:read"]}),
+        )
         .await;
     assert_eq!(s.get("/v1/tokens/me", &old).await.status, StatusCode::OK);
 
     let r = s
-        .post(&format!("/v1/access-keys/{id}/rotate"), s.key(), json!({"grace_period_seconds": 3600}))
+        .post(
+            &format!("/v1/access-keys/{id}/rotate"),
+            s.key(),
+            json!({"grace_period_seconds": 3600}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let new = r.body["data"]["token"].as_str().unwrap().to_string();
@@ -138,15 +173,25 @@ async fn rotation_grace_period(backend: Backend) {
     assert_eq!(s.get("/v1/tokens/me", &old).await.status, StatusCode::OK);
     let old_view = s.get(&format!("/v1/access-keys/{id}"), s.key()).await;
     assert_eq!(old_view.body["data"]["revoked_at"], serde_json::Value::Null);
-    let expires = gatehouse_core::time::parse_rfc3339(old_view.body["data"]["expires_at"].as_str().unwrap()).unwrap();
+    let expires =
+        gatehouse_core::time::parse_rfc3339(old_view.body["data"]["expires_at"].as_str().unwrap())
+            .unwrap();
     let in_an_hour = gatehouse_core::time::now_ms() + 3_600_000;
-    assert!((expires - in_an_hour).abs() < 60_000, "expires_at should be now + grace");
+    assert!(
+        (expires - in_an_hour).abs() < 60_000,
+        "expires_at should be now + grace"
+    );
     assert_eq!(s.get("/v1/tokens/me", &new).await.status, StatusCode::OK);
 
     // Rotating the new key with no body (grace 0) stops it at once.
     let new_id = r.body["data"]["id"].as_str().unwrap();
     let r2 = s
-        .call(reqwest::Method::POST, &format!("/v1/access-keys/{new_id}/rotate"), Some(s.key()), None)
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/access-keys/{new_id}/rotate"),
+            Some(s.key()),
+            None,
+        )
         .await;
     assert_eq!(r2.status, StatusCode::CREATED, "{}", r2.text);
     let stopped = s.get("/v1/tokens/me", &new).await;
@@ -154,7 +199,11 @@ async fn rotation_grace_period(backend: Backend) {
 
     // Out-of-range grace is a 400 naming the field.
     let bad = s
-        .post(&format!("/v1/access-keys/{id}/rotate"), s.key(), json!({"grace_period_seconds": 604801}))
+        .post(
+            &format!("/v1/access-keys/{id}/rotate"),
+            s.key(),
+            json!({"grace_period_seconds": 604801}),
+        )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.detail("grace_period_seconds").is_some());
@@ -168,13 +217,23 @@ async fn revocation_takes_effect_on_next_request(backend: Backend) {
     for _ in 0..3 {
         assert_eq!(s.get("/v1/tokens/me", &token).await.status, StatusCode::OK);
     }
-    assert_eq!(s.delete(&format!("/v1/access-keys/{id}"), s.key()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.delete(&format!("/v1/access-keys/{id}"), s.key())
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
     let r = s.get("/v1/tokens/me", &token).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.error_code(), "unauthorized");
     assert_eq!(r.headers["www-authenticate"], "Bearer");
     // Revoking again is idempotent.
-    assert_eq!(s.delete(&format!("/v1/access-keys/{id}"), s.key()).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        s.delete(&format!("/v1/access-keys/{id}"), s.key())
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
 }
 
 /// PATs are created by a PAT (never by an access key), listed per owner,
@@ -182,11 +241,23 @@ async fn revocation_takes_effect_on_next_request(backend: Backend) {
 async fn personal_access_tokens(backend: Backend) {
     let s = TestServer::start(backend).await;
     let pat = s.boot().pat.clone();
-    let by_key = s.post("/v1/personal-access-tokens", s.key(), json!({"name": "nope"})).await;
+    let by_key = s
+        .post(
+            "/v1/personal-access-tokens",
+            s.key(),
+            json!({"name": "nope"}),
+        )
+        .await;
     assert_eq!(by_key.status, StatusCode::FORBIDDEN);
     assert_eq!(by_key.error_code(), "forbidden");
 
-    let r = s.post("/v1/personal-access-tokens", &pat, json!({"name": "laptop", "scopes": ["projects:read"]})).await;
+    let r = s
+        .post(
+            "/v1/personal-access-tokens",
+            &pat,
+            json!({"name": "laptop", "scopes": ["projects:read"]}),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let new = r.body["data"]["token"].as_str().unwrap().to_string();
     let new_id = r.body["data"]["id"].as_str().unwrap().to_string();
@@ -197,22 +268,41 @@ async fn personal_access_tokens(backend: Backend) {
     let list = s.get("/v1/personal-access-tokens", &pat).await;
     assert_eq!(list.body["pagination"]["total_count"], 2);
     // A PAT with only projects:read cannot list tokens or exceed itself.
-    assert_eq!(s.get("/v1/personal-access-tokens", &new).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        s.get("/v1/personal-access-tokens", &new).await.status,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(s.get("/v1/projects", &new).await.status, StatusCode::OK);
 
-    assert_eq!(s.delete(&format!("/v1/personal-access-tokens/{new_id}"), &pat).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(s.get("/v1/projects", &new).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        s.delete(&format!("/v1/personal-access-tokens/{new_id}"), &pat)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        s.get("/v1/projects", &new).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// A key past its `expires_at` is refused; an expiry in the past is a 400.
 async fn expired_key_is_rejected(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let past = s.post("/v1/access-keys", s.key(), json!({"name": "x", "expires_at": "2020-01-01T00:00:00Z"})).await;
+    let past = s
+        .post(
+            "/v1/access-keys",
+            s.key(),
+            json!({"name": "x", "expires_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
     assert_eq!(past.status, StatusCode::BAD_REQUEST);
     assert_eq!(past.detail("expires_at"), Some("must be in the future"));
 
     let soon = gatehouse_core::time::format_ms(gatehouse_core::time::now_ms() + 2_000);
-    let (_, token) = s.create_key(s.key(), json!({"name": "brief", "expires_at": soon})).await;
+    let (_, token) = s
+        .create_key(s.key(), json!({"name": "brief", "expires_at": soon}))
+        .await;
     assert_eq!(s.get("/v1/tokens/me", &token).await.status, StatusCode::OK);
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     let r = s.get("/v1/tokens/me", &token).await;

@@ -40,7 +40,8 @@ macro_rules! on_both_backends {
 
 /// The PostgreSQL server tests use; `GATEHOUSE_TEST_POSTGRES_URL` overrides.
 pub fn postgres_admin_url() -> String {
-    std::env::var("GATEHOUSE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// A PostgreSQL database that exists for one test.
@@ -52,11 +53,16 @@ pub struct PgDatabase {
 impl PgDatabase {
     pub async fn create() -> Self {
         let admin = postgres_admin_url();
-        let name = format!("gatehouse_test_{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+        let name = format!(
+            "gatehouse_test_{}",
+            ulid::Ulid::new().to_string().to_ascii_lowercase()
+        );
         let mut conn = PgConnection::connect(&admin)
             .await
             .expect("PostgreSQL must be running on 127.0.0.1:5432 (see README)");
-        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str()).await.unwrap();
+        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .unwrap();
         conn.close().await.ok();
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap();
         Self {
@@ -72,11 +78,16 @@ impl Drop for PgDatabase {
         // Dropped from a fresh thread and runtime: Drop cannot await, and
         // the test's runtime may be shutting down.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect(&postgres_admin_url()).await {
                     let _ = conn
-                        .execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                        .execute(
+                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
+                        )
                         .await;
                 }
             });
@@ -108,7 +119,10 @@ impl TestData {
     pub fn database_url(&self) -> String {
         match &self.pg {
             Some(pg) => pg.url.clone(),
-            None => format!("sqlite://{}", self.dir.path().join("gatehouse.db").display()),
+            None => format!(
+                "sqlite://{}",
+                self.dir.path().join("gatehouse.db").display()
+            ),
         }
     }
 
@@ -163,7 +177,11 @@ impl Reply {
     pub fn error_code(&self) -> &str {
         let err = &self.body["error"];
         assert!(err.is_object(), "not an error envelope: {}", self.text);
-        assert!(err["message"].is_string(), "error without message: {}", self.text);
+        assert!(
+            err["message"].is_string(),
+            "error without message: {}",
+            self.text
+        );
         err["code"].as_str().unwrap()
     }
 
@@ -203,7 +221,10 @@ impl TestServer {
         }));
         Self {
             base,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             state,
             boot,
             data,
@@ -213,7 +234,9 @@ impl TestServer {
     }
 
     pub fn boot(&self) -> &Bootstrap {
-        self.boot.as_ref().expect("this server bootstrapped the database")
+        self.boot
+            .as_ref()
+            .expect("this server bootstrapped the database")
     }
 
     /// The bootstrap access key (organization-wide, every scope).
@@ -222,8 +245,16 @@ impl TestServer {
     }
 
     /// Sends a request; `body` is sent as JSON when given.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -234,8 +265,17 @@ impl TestServer {
     }
 
     /// Sends a raw request with custom headers and body bytes.
-    pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path)).body(body);
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -268,7 +308,8 @@ impl TestServer {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call(Method::PATCH, path, Some(token), Some(body)).await
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
