@@ -63,10 +63,12 @@ impl InitOutput {
     pub fn banner(&self, public_url: &str) -> String {
         format!(
             "\n  Gatehouse is initialised. These secrets are shown once; store them now.\n\n  \
-             owner email     {}\n  owner password  {}\n  access key      {}\n  (organization-wide, every scope; id {})\n\n  \
+             owner email     {}\n  owner password  {}\n  owner PAT       {}\n  \
+             access key      {}\n  (organization-wide, every scope; id {})\n\n  \
              Try it:  curl -H \"Authorization: Bearer {}\" {}/v1/tokens/me\n",
             self.owner_email,
             self.password.expose_secret(),
+            self.personal_access_token.expose_secret(),
             self.access_key.expose_secret(),
             self.access_key_id,
             self.access_key.expose_secret(),
