@@ -4,6 +4,7 @@
 
 pub mod id;
 pub mod reach;
+pub mod requirement;
 pub mod scope;
 pub mod time;
 pub mod token;

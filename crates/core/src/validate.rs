@@ -131,6 +131,42 @@ impl Email {
     }
 }
 
+string_newtype!(
+    /// A DNS hostname for an app: lower-cased, at most 253 characters, labels
+    /// of `[a-z0-9-]` (1–63, not starting or ending with `-`), at least two
+    /// labels, never an IP literal or `localhost`.
+    Hostname
+);
+
+impl Hostname {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let host = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(BLANK.into());
+        }
+        let labels: Vec<&str> = host.split('.').collect();
+        let label_ok = |l: &&str| {
+            (1..=63).contains(&l.len())
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if host.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) {
+            return Err("must be a DNS name such as app.example.com".into());
+        }
+        if host.parse::<std::net::IpAddr>().is_ok()
+            || labels.iter().all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err("must be a DNS name, not an IP address".into());
+        }
+        if host == "localhost" {
+            return Err("must not be localhost".into());
+        }
+        Ok(Self(host))
+    }
+}
+
 /// A new password: at least 12 characters, at most 1024.
 pub fn check_password(raw: &str) -> Result<(), String> {
     let n = raw.chars().count();
@@ -174,6 +210,21 @@ mod tests {
             Some("my-app".into())
         );
         assert_eq!(Slug::from_name("!!!"), None);
+    }
+
+    /// Hostnames are DNS names, never IP literals or localhost.
+    #[test]
+    fn hostnames() {
+        assert_eq!(
+            Hostname::parse("Acme.Example.com.").map(Hostname::into_inner),
+            Ok("acme.example.com".into())
+        );
+        assert!(Hostname::parse("acme-sandbox.apps.localhost").is_ok());
+        assert!(Hostname::parse("127.0.0.1").is_err());
+        assert!(Hostname::parse("localhost").is_err());
+        assert!(Hostname::parse("exa mple.com").is_err());
+        assert!(Hostname::parse("-bad.example.com").is_err());
+        assert!(Hostname::parse("[::1]").is_err());
     }
 
     /// Emails are lower-cased and need a domain with a dot.

@@ -10,10 +10,13 @@ use tokio::net::TcpListener;
 
 use crate::{
     bootstrap::{self, InitError, InitOutput},
+    catalog::Catalog,
     config::Config,
+    crypto::Keyring,
     http,
     master_key::MasterKey,
-    state::AppState,
+    signing::SigningKeys,
+    state::{AppState, Parts},
     telemetry,
 };
 
@@ -62,7 +65,8 @@ impl App {
     /// Opens storage, bootstraps an empty database, and binds the listener
     /// (`listen` port 0 picks a free port).
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
-        prepare_data_dir(&config)?;
+        let catalog = Catalog::from_config(&config)?;
+        let master = prepare_data_dir(&config)?;
         let store = open_store(&config).await?;
         let listener = TcpListener::bind(config.listen)
             .await
@@ -81,7 +85,16 @@ impl App {
         } else {
             None
         };
-        let state = AppState::new(config, store, telemetry::metrics_handle());
+        let keyring = Keyring::for_config(&master, &config)?;
+        let signing = SigningKeys::load_or_create(&store, &keyring).await?;
+        let state = AppState::new(Parts {
+            config,
+            store,
+            metrics: telemetry::metrics_handle(),
+            keyring,
+            signing,
+            catalog,
+        });
         Ok(Self {
             listener,
             state,
@@ -151,12 +164,23 @@ async fn spawn_invalidation_listener(state: AppState) -> Option<tokio::task::Joi
     Some(tokio::spawn(async move {
         loop {
             match listener.next().await {
-                Invalidation::Credential(hex_hash) => {
-                    if let Ok(hash) = hex::decode(&hex_hash) {
-                        state.credentials().invalidate(&hash);
+                Invalidation::Credential(payload) => match payload.as_str() {
+                    "apps" => {
+                        state.app_hosts().invalidate_all();
+                        state.connect_cache().invalidate_all();
                     }
+                    "connect" => state.connect_cache().invalidate_all(),
+                    hex_hash => {
+                        if let Ok(hash) = hex::decode(hex_hash) {
+                            state.credentials().invalidate(&hash);
+                        }
+                    }
+                },
+                Invalidation::All => {
+                    state.credentials().invalidate_all();
+                    state.app_hosts().invalidate_all();
+                    state.connect_cache().invalidate_all();
                 }
-                Invalidation::All => state.credentials().invalidate_all(),
             }
         }
     }))

@@ -253,6 +253,15 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         let token = bearer(parts)?.ok_or(ApiError::Unauthorized("missing"))?;
+        if crate::connect_auth::looks_like_jwt(token)
+            && token::parse(state.prefixes(), token).is_err()
+        {
+            state.authenticate_connect(token).await?;
+            return Err(ApiError::forbidden(
+                "credential",
+                "connect tokens are accepted only by the /v1/connect/* routes",
+            ));
+        }
         let principal = state.authenticate(token).await?;
         let path = parts
             .extensions

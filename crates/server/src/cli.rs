@@ -1,4 +1,5 @@
-//! The command line: `gatehouse serve` and `gatehouse init`.
+//! The command line: `gatehouse serve`, `init`, `keys rotate` and
+//! `master-key rotate`.
 
 use std::{collections::HashMap, path::PathBuf};
 
@@ -32,6 +33,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Connect-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The master key that seals stored secrets.
+    MasterKey {
+        #[command(subcommand)]
+        command: MasterKeyCommand,
+    },
+}
+
+/// `gatehouse keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key the active one and print its kid; earlier
+    /// keys stay published until every token they signed has expired.
+    /// Running nodes switch to it on their next key reload.
+    Rotate(CommonArgs),
+}
+
+/// `gatehouse master-key …`
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Replace the key in master_key_file with a new one, re-sealing every
+    /// stored secret in one transaction. Stop every node first and start
+    /// them afterwards (copying the new key file to each). Safe to run
+    /// again if interrupted. Refused for an inline master_key.
+    Rotate(CommonArgs),
 }
 
 /// Flags shared by every command; each overrides `gatehouse.toml` and

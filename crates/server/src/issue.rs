@@ -99,7 +99,20 @@ impl AppState {
         reach: &Reach,
         meta: &RequestMeta,
     ) -> anyhow::Result<()> {
-        let event = event(principal.into(), action, target, reach, meta);
+        self.audit_as(principal.into(), action, target, reach, meta)
+            .await
+    }
+
+    /// Records an audit event by any actor (an end user, a public caller).
+    pub async fn audit_as(
+        &self,
+        actor: Actor<'_>,
+        action: &str,
+        target: (&str, &str),
+        reach: &Reach,
+        meta: &RequestMeta,
+    ) -> anyhow::Result<()> {
+        let event = event(actor, action, target, reach, meta);
         self.store().record_event(&event).await?;
         Ok(())
     }

@@ -5,13 +5,17 @@
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
+pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod connect_auth;
+pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod issue;
 pub mod master_key;
 pub mod passwords;
+pub mod signing;
 pub mod state;
 pub mod telemetry;
 pub mod usage;

@@ -6,7 +6,10 @@ use clap::Parser;
 use gatehouse::{
     app::{self, App},
     bootstrap::{self, InitError},
-    cli::{Cli, Command},
+    cli::{Cli, Command, CommonArgs, KeysCommand, MasterKeyCommand},
+    crypto::Keyring,
+    master_key,
+    signing::SigningKeys,
     telemetry,
 };
 use gatehouse_core::validate::Email;
@@ -63,5 +66,46 @@ async fn run(cli: Cli, env: std::collections::HashMap<String, String>) -> anyhow
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keys {
+            command: KeysCommand::Rotate(common),
+        } => {
+            let kid = rotate_signing_key(&common, &env).await?;
+            println!("{kid}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::MasterKey {
+            command: MasterKeyCommand::Rotate(common),
+        } => {
+            let config = common.resolve(&env)?;
+            telemetry::init_logging(config.log_format);
+            let done = master_key::rotate(&config).await?;
+            println!(
+                "master key rotated: {} -> {}; re-sealed {} signing key(s) and {} connection(s){}.\n\
+                 Restart every gatehouse node so it loads the new key (nodes on other machines \
+                 need a copy of {}).",
+                done.old_id,
+                done.new_id,
+                done.resealed.signing_keys,
+                done.resealed.connections,
+                if done.resumed { " (finished an interrupted rotation)" } else { "" },
+                config.master_key_file.display(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// `gatehouse keys rotate`: returns the new kid.
+async fn rotate_signing_key(
+    common: &CommonArgs,
+    env: &std::collections::HashMap<String, String>,
+) -> anyhow::Result<String> {
+    let config = common.resolve(env)?;
+    telemetry::init_logging(config.log_format);
+    let master = app::prepare_data_dir(&config)?;
+    let keyring = Keyring::for_config(&master, &config)?;
+    let store = app::open_store(&config).await?;
+    let kid = SigningKeys::rotate(&store, &keyring).await;
+    store.close().await;
+    kid
 }

@@ -6,7 +6,10 @@ use gatehouse_core::TokenPrefixes;
 use gatehouse_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::{auth::CredentialCache, config::Config, usage::UsageRecorder};
+use crate::{
+    auth::CredentialCache, catalog::Catalog, config::Config, connect_auth::ConnectCache,
+    crypto::Keyring, http::surface::AppHosts, signing::SigningKeys, usage::UsageRecorder,
+};
 
 /// Cheap to clone: one `Arc` around everything.
 #[derive(Clone)]
@@ -19,18 +22,38 @@ struct Inner {
     credentials: CredentialCache,
     usage: UsageRecorder,
     metrics: PrometheusHandle,
+    keyring: Keyring,
+    signing: SigningKeys,
+    catalog: Catalog,
+    app_hosts: AppHosts,
+    connect_cache: ConnectCache,
+}
+
+/// What the state is built from; loaded by [`crate::App::build`].
+pub struct Parts {
+    pub config: Config,
+    pub store: Store,
+    pub metrics: PrometheusHandle,
+    pub keyring: Keyring,
+    pub signing: SigningKeys,
+    pub catalog: Catalog,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, metrics: PrometheusHandle) -> Self {
-        let prefixes = config.token_prefixes();
+    pub fn new(parts: Parts) -> Self {
+        let prefixes = parts.config.token_prefixes();
         Self(Arc::new(Inner {
-            config,
-            store,
+            config: parts.config,
+            store: parts.store,
             prefixes,
             credentials: CredentialCache::new(),
             usage: UsageRecorder::default(),
-            metrics,
+            metrics: parts.metrics,
+            keyring: parts.keyring,
+            signing: parts.signing,
+            catalog: parts.catalog,
+            app_hosts: AppHosts::default(),
+            connect_cache: ConnectCache::default(),
         }))
     }
 
@@ -56,5 +79,28 @@ impl AppState {
 
     pub fn metrics(&self) -> &PrometheusHandle {
         &self.0.metrics
+    }
+
+    /// The master key(s) that seal stored secrets.
+    pub fn keyring(&self) -> &Keyring {
+        &self.0.keyring
+    }
+
+    /// Connect-token signing keys.
+    pub fn signing(&self) -> &SigningKeys {
+        &self.0.signing
+    }
+
+    /// Connection types.
+    pub fn catalog(&self) -> &Catalog {
+        &self.0.catalog
+    }
+
+    pub fn app_hosts(&self) -> &AppHosts {
+        &self.0.app_hosts
+    }
+
+    pub fn connect_cache(&self) -> &ConnectCache {
+        &self.0.connect_cache
     }
 }

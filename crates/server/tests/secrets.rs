@@ -89,50 +89,7 @@ async fn no_plaintext_in_database(backend: Backend) {
     let data = s.data.clone();
     s.stop().await;
 
-    let dump: Vec<u8> = match backend {
-        Backend::Sqlite => {
-            let mut all = Vec::new();
-            for entry in std::fs::read_dir(data.dir.path()).unwrap() {
-                let path = entry.unwrap().path();
-                if path
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("gatehouse.db")
-                {
-                    all.extend(std::fs::read(&path).unwrap());
-                }
-            }
-            assert!(all.len() > 4096, "the database file was read");
-            all
-        }
-        Backend::Postgres => {
-            use sqlx::{Connection, Row};
-            let url = data.database_url();
-            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-            let tables: Vec<String> = sqlx::query_scalar(
-                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            assert!(tables.contains(&"credentials".to_string()));
-            let mut all = String::new();
-            for t in tables {
-                for row in sqlx::query(&format!("SELECT t::text AS r FROM \"{t}\" t"))
-                    .fetch_all(&mut conn)
-                    .await
-                    .unwrap()
-                {
-                    all.push_str(&row.get::<String, _>("r"));
-                }
-            }
-            conn.close().await.unwrap();
-            assert!(all.contains("key_"), "the rows were read");
-            all.into_bytes()
-        }
-    };
-    let text = String::from_utf8_lossy(&dump);
+    let text = common::dump_database(&data).await;
     for secret in &secrets {
         assert!(
             !text.contains(secret.as_str()),

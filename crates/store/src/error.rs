@@ -22,7 +22,12 @@ impl StoreError {
     pub fn from_write(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err {
             if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
-                let what = db.constraint().unwrap_or("unique").to_string();
+                // PostgreSQL names the index; SQLite names the columns in
+                // its message ("UNIQUE constraint failed: apps.hostname").
+                let what = db
+                    .constraint()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| db.message().to_string());
                 return StoreError::Conflict(what);
             }
         }

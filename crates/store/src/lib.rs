@@ -8,13 +8,17 @@
 //! drift apart query by query. Capabilities live in their own modules:
 //! [`tenancy`], [`members`], [`credentials`], [`audit`].
 
+pub mod apps;
 pub mod audit;
+pub mod connect;
 pub mod credentials;
 pub mod error;
 pub mod members;
 pub mod notify;
 pub mod page;
 mod pool;
+pub mod sealed;
+pub mod signing_keys;
 pub mod tenancy;
 
 pub use error::StoreError;

@@ -140,7 +140,7 @@ async fn guard(state: &AppState, req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return ApiError::PayloadTooLarge.into_response();
+        return payload_too_large_and_close();
     }
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         && declared.unwrap_or(0) == 0
@@ -150,7 +150,7 @@ async fn guard(state: &AppState, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => return ApiError::PayloadTooLarge.into_response(),
+        Err(_) => return payload_too_large_and_close(),
     };
     if !bytes.is_empty() && !is_json_content_type(parts.headers.get(header::CONTENT_TYPE)) {
         return ApiError::UnsupportedMediaType.into_response();
@@ -162,6 +162,23 @@ async fn guard(state: &AppState, req: Request, next: Next) -> Response {
 /// Unknown routes: 404 in the envelope.
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
+}
+
+/// A known path with a method it does not serve: 405 in the envelope
+/// (axum adds the `Allow` header).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// A 413 sent without reading the whole body: the connection cannot be
+/// reused, so say so (RFC 9112 §9.6), or a keep-alive client would send
+/// its next request into a connection the server is closing.
+fn payload_too_large_and_close() -> Response {
+    let mut response = ApiError::PayloadTooLarge.into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use utoipa::{
 };
 
 use crate::http::{
-    access_keys, audit_events, credentials, environments, ops, organization,
-    personal_access_tokens, projects, tokens,
+    access_keys, app_surface, apps, audit_events, connect, credentials, end_users, environments,
+    ops, organization, personal_access_tokens, projects, tokens,
 };
 
 /// `{"error": {"code", "message", "details"?}}` (SPEC §2).
@@ -44,6 +44,18 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "connect_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A connect token from POST /v1/connect/tokens (RS256 JWT).",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -62,7 +74,14 @@ impl Modify for BearerAuth {
         organization::show, organization::list_members, organization::add_member,
         organization::update_member, organization::remove_member,
         audit_events::list,
-        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        apps::list, apps::create, apps::show, apps::update, apps::remove,
+        apps::list_versions, apps::create_version, apps::deploy,
+        app_surface::mint, app_surface::status,
+        connect::session, connect::end_session, connect::requirements, connect::requirements_status,
+        connect::submit_credentials, connect::oauth2_authorize, connect::action_connector_authorize, connect::disconnect,
+        end_users::list, end_users::show, end_users::erase, end_users::delete_connection, end_users::revoke_tokens,
+        end_users::reveal,
+        ops::healthz, ops::readyz, ops::metrics, ops::jwks, ops::openapi,
     ),
     components(schemas(ErrorEnvelope, credentials::CreateCredential, credentials::RotateCredential))
 )]

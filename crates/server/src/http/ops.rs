@@ -1,4 +1,6 @@
-//! Operational routes: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! Operational routes, answered on every host: `/healthz`, `/readyz`,
+//! `/metrics`, `/.well-known/jwks.json`; and `/openapi.json` on the
+//! management surface.
 
 use axum::{
     extract::State,
@@ -17,7 +19,22 @@ pub fn routes() -> Router<AppState> {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
+        .route("/.well-known/jwks.json", get(jwks))
+}
+
+pub fn openapi_routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi))
+}
+
+/// The public keys that verify connect tokens (RFC 7517), including retired
+/// keys until every token they signed has expired.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "ops", responses((status = 200, description = "JSON Web Key Set")))]
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=60")],
+        Json(state.signing().jwks()),
+    )
+        .into_response()
 }
 
 /// The process is up.

@@ -264,6 +264,31 @@ impl TestServer {
         Self::reply(req.send().await.expect("request sent")).await
     }
 
+    /// Sends a request to `host` (an app hostname), resolved to this
+    /// server, as a platform backend would.
+    pub async fn call_host(
+        &self,
+        host: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let addr: std::net::SocketAddr = self.base.trim_start_matches("http://").parse().unwrap();
+        let client = reqwest::Client::builder()
+            .resolve(host, addr)
+            .build()
+            .unwrap();
+        let mut req = client.request(method, format!("http://{host}:{}{path}", addr.port()));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Self::reply(req.send().await.expect("request sent")).await
+    }
+
     /// Sends a raw request with custom headers and body bytes.
     pub async fn raw(
         &self,
@@ -373,6 +398,53 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
+        }
+    }
+}
+
+/// Everything stored, as text: the SQLite files' bytes, or every row of
+/// every PostgreSQL table. Call after the server stopped.
+pub async fn dump_database(data: &TestData) -> String {
+    match data.backend {
+        Backend::Sqlite => {
+            let mut all = Vec::new();
+            for entry in std::fs::read_dir(data.dir.path()).unwrap() {
+                let path = entry.unwrap().path();
+                if path
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("gatehouse.db")
+                {
+                    all.extend(std::fs::read(&path).unwrap());
+                }
+            }
+            assert!(all.len() > 4096, "the database file was read");
+            String::from_utf8_lossy(&all).into_owned()
+        }
+        Backend::Postgres => {
+            use sqlx::Row;
+            let mut conn = PgConnection::connect(&data.database_url()).await.unwrap();
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            assert!(tables.contains(&"credentials".to_string()));
+            let mut all = String::new();
+            for t in tables {
+                for row in sqlx::query(&format!("SELECT t::text AS r FROM \"{t}\" t"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap()
+                {
+                    all.push_str(&row.get::<String, _>("r"));
+                }
+            }
+            conn.close().await.unwrap();
+            assert!(all.contains("key_"), "the rows were read");
+            all
         }
     }
 }

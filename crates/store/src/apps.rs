@@ -1,0 +1,204 @@
+//! Apps, their immutable versions, and which version is deployed.
+
+use crate::{
+    error::{Result, StoreError},
+    on_pool,
+    page::{Page, PageRequest},
+    Store,
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct App {
+    pub id: String,
+    pub organization_id: String,
+    pub project_id: String,
+    pub environment_id: String,
+    pub name: String,
+    pub slug: String,
+    /// Lower-case, no port, no trailing dot.
+    pub hostname: String,
+    /// `private` or `public`.
+    pub access_type: String,
+    pub deployed_version_id: Option<String>,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppVersion {
+    pub id: String,
+    pub app_id: String,
+    /// JSON array of requirements.
+    pub requirements: String,
+    pub created_at: i64,
+}
+
+/// Which apps to list.
+#[derive(Debug, Clone, Default)]
+pub struct AppFilter {
+    pub organization_id: String,
+    pub project_id: Option<String>,
+    pub environment_id: Option<String>,
+}
+
+const APP_COLUMNS: &str = "id, organization_id, project_id, environment_id, name, slug, hostname, access_type, deployed_version_id, created_at, deleted_at";
+
+impl Store {
+    pub async fn create_app(&self, app: &App) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO apps (id, organization_id, project_id, environment_id, name, slug, hostname, access_type, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&app.id)
+            .bind(&app.organization_id)
+            .bind(&app.project_id)
+            .bind(&app.environment_id)
+            .bind(&app.name)
+            .bind(&app.slug)
+            .bind(&app.hostname)
+            .bind(&app.access_type)
+            .bind(app.created_at)
+            .execute(p)
+            .await
+            .map_err(StoreError::from_write)?;
+        });
+        Ok(())
+    }
+
+    /// A live app by id.
+    pub async fn app(&self, id: &str) -> Result<Option<App>> {
+        let q = format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND deleted_at IS NULL");
+        Ok(on_pool!(self, |p| sqlx::query_as(&q)
+            .bind(id)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// The live app serving `hostname` (already normalised), whose
+    /// environment is live too.
+    pub async fn app_by_hostname(&self, hostname: &str) -> Result<Option<App>> {
+        let q = "SELECT a.id, a.organization_id, a.project_id, a.environment_id, a.name, a.slug, a.hostname, a.access_type, \
+                 a.deployed_version_id, a.created_at, a.deleted_at FROM apps a JOIN environments e ON e.id = a.environment_id \
+                 WHERE a.hostname = $1 AND a.deleted_at IS NULL AND e.deleted_at IS NULL";
+        Ok(on_pool!(self, |p| sqlx::query_as(q)
+            .bind(hostname)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// Live apps matching `filter`, newest first.
+    pub async fn list_apps(&self, f: &AppFilter, page: PageRequest) -> Result<Page<App>> {
+        let cond = "organization_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR project_id = $2) AND ($3 IS NULL OR environment_id = $3)";
+        let list = format!(
+            "SELECT {APP_COLUMNS} FROM apps WHERE {cond} ORDER BY id DESC LIMIT $4 OFFSET $5"
+        );
+        let count = format!("SELECT COUNT(*) FROM apps WHERE {cond}");
+        Ok(on_pool!(self, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(&f.organization_id)
+                .bind(&f.project_id)
+                .bind(&f.environment_id)
+                .bind(page.limit())
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total = sqlx::query_scalar(&count)
+                .bind(&f.organization_id)
+                .bind(&f.project_id)
+                .bind(&f.environment_id)
+                .fetch_one(p)
+                .await?;
+            Page { items, total }
+        }))
+    }
+
+    /// Writes an app's mutable fields (name, hostname, access type).
+    pub async fn update_app(&self, app: &App) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("UPDATE apps SET name = $1, hostname = $2, access_type = $3 WHERE id = $4 AND deleted_at IS NULL")
+                .bind(&app.name)
+                .bind(&app.hostname)
+                .bind(&app.access_type)
+                .bind(&app.id)
+                .execute(p)
+                .await
+                .map_err(StoreError::from_write)?;
+        });
+        Ok(())
+    }
+
+    /// Soft-deletes an app: its hostname is freed, its connect tokens stop
+    /// working, and its end users' connections are deleted.
+    pub async fn delete_app(&self, id: &str, at: i64) -> Result<()> {
+        on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE apps SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM connections WHERE app_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn create_version(&self, v: &AppVersion) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("INSERT INTO app_versions (id, app_id, requirements, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&v.id)
+                .bind(&v.app_id)
+                .bind(&v.requirements)
+                .bind(v.created_at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn version(&self, app_id: &str, id: &str) -> Result<Option<AppVersion>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_as("SELECT id, app_id, requirements, created_at FROM app_versions WHERE id = $1 AND app_id = $2")
+                .bind(id)
+                .bind(app_id)
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
+    /// An app's versions, newest first.
+    pub async fn list_versions(&self, app_id: &str, page: PageRequest) -> Result<Page<AppVersion>> {
+        Ok(on_pool!(self, |p| {
+            let items = sqlx::query_as(
+                "SELECT id, app_id, requirements, created_at FROM app_versions WHERE app_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+            )
+            .bind(app_id)
+            .bind(page.limit())
+            .bind(page.offset())
+            .fetch_all(p)
+            .await?;
+            let total = sqlx::query_scalar("SELECT COUNT(*) FROM app_versions WHERE app_id = $1")
+                .bind(app_id)
+                .fetch_one(p)
+                .await?;
+            Page { items, total }
+        }))
+    }
+
+    pub async fn deploy(&self, app_id: &str, version_id: &str) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "UPDATE apps SET deployed_version_id = $1 WHERE id = $2 AND deleted_at IS NULL",
+            )
+            .bind(version_id)
+            .bind(app_id)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,344 @@
+//! End users of apps, their connections and linked accounts, and
+//! connect-token revocations.
+
+use crate::{
+    error::Result,
+    on_pool,
+    page::{Page, PageRequest},
+    Store,
+};
+
+/// A connection (`kind = connection`) or linked account (`kind = account`).
+#[derive(Clone, sqlx::FromRow)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub kind: String,
+    pub environment_id: String,
+    pub app_id: String,
+    pub user_id: String,
+    pub requirement_name: String,
+    /// The connection type, or the action connector's `app_slug`.
+    pub r#type: String,
+    /// `active`, `pending` or `failed`.
+    pub status: String,
+    pub label: Option<String>,
+    pub sealed_config: Option<Vec<u8>>,
+    pub master_key_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ConnectionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionRow")
+            .field("id", &self.id)
+            .field("requirement_name", &self.requirement_name)
+            .field("type", &self.r#type)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One end user in a listing.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EndUserSummary {
+    pub user_id: String,
+    pub created_at: i64,
+}
+
+const CONNECTION_COLUMNS: &str = "id, kind, environment_id, app_id, user_id, requirement_name, type, status, label, sealed_config, master_key_id, created_at, updated_at";
+
+impl Store {
+    /// Records that `user_id` used `app_id` (idempotent).
+    pub async fn touch_end_user(
+        &self,
+        environment_id: &str,
+        user_id: &str,
+        app_id: &str,
+        at: i64,
+    ) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO end_users (environment_id, user_id, app_id, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (environment_id, user_id, app_id) DO NOTHING",
+            )
+            .bind(environment_id)
+            .bind(user_id)
+            .bind(app_id)
+            .bind(at)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// When the end user first appeared in the environment, if they exist.
+    pub async fn end_user(
+        &self,
+        environment_id: &str,
+        user_id: &str,
+    ) -> Result<Option<EndUserSummary>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_as(
+                "SELECT user_id, MIN(created_at) AS created_at FROM end_users WHERE environment_id = $1 AND user_id = $2 GROUP BY user_id",
+            )
+            .bind(environment_id)
+            .bind(user_id)
+            .fetch_optional(p)
+            .await?
+        }))
+    }
+
+    /// End users of an environment (optionally of one app), by user id.
+    pub async fn list_end_users(
+        &self,
+        environment_id: &str,
+        app_id: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<EndUserSummary>> {
+        let cond = "environment_id = $1 AND ($2 IS NULL OR app_id = $2)";
+        let list = format!(
+            "SELECT user_id, MIN(created_at) AS created_at FROM end_users WHERE {cond} GROUP BY user_id ORDER BY user_id LIMIT $3 OFFSET $4"
+        );
+        let count = format!("SELECT COUNT(DISTINCT user_id) FROM end_users WHERE {cond}");
+        Ok(on_pool!(self, |p| {
+            let items = sqlx::query_as(&list)
+                .bind(environment_id)
+                .bind(app_id)
+                .bind(page.limit())
+                .bind(page.offset())
+                .fetch_all(p)
+                .await?;
+            let total = sqlx::query_scalar(&count)
+                .bind(environment_id)
+                .bind(app_id)
+                .fetch_one(p)
+                .await?;
+            Page { items, total }
+        }))
+    }
+
+    /// Every connection and account of an end user in an environment.
+    pub async fn connections_of_user(
+        &self,
+        environment_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<ConnectionRow>> {
+        let q = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE environment_id = $1 AND user_id = $2 ORDER BY id");
+        Ok(on_pool!(self, |p| sqlx::query_as(&q)
+            .bind(environment_id)
+            .bind(user_id)
+            .fetch_all(p)
+            .await?))
+    }
+
+    /// The end user's connections and accounts for one app.
+    pub async fn connections_for_app(
+        &self,
+        environment_id: &str,
+        app_id: &str,
+        user_id: &str,
+    ) -> Result<Vec<ConnectionRow>> {
+        let q = format!(
+            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE environment_id = $1 AND app_id = $2 AND user_id = $3 ORDER BY requirement_name"
+        );
+        Ok(on_pool!(self, |p| {
+            sqlx::query_as(&q)
+                .bind(environment_id)
+                .bind(app_id)
+                .bind(user_id)
+                .fetch_all(p)
+                .await?
+        }))
+    }
+
+    /// Stores `row`, replacing whatever the user had for the same
+    /// requirement, in one transaction. Returns the replaced row's id.
+    pub async fn replace_connection(&self, row: &ConnectionRow) -> Result<Option<String>> {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let old: Option<String> = sqlx::query_scalar(
+                "DELETE FROM connections WHERE environment_id = $1 AND app_id = $2 AND user_id = $3 AND requirement_name = $4 RETURNING id",
+            )
+            .bind(&row.environment_id)
+            .bind(&row.app_id)
+            .bind(&row.user_id)
+            .bind(&row.requirement_name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            sqlx::query(&format!(
+                "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ))
+            .bind(&row.id)
+            .bind(&row.kind)
+            .bind(&row.environment_id)
+            .bind(&row.app_id)
+            .bind(&row.user_id)
+            .bind(&row.requirement_name)
+            .bind(&row.r#type)
+            .bind(&row.status)
+            .bind(&row.label)
+            .bind(&row.sealed_config)
+            .bind(&row.master_key_id)
+            .bind(row.created_at)
+            .bind(row.updated_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            old
+        }))
+    }
+
+    /// Deletes the user's connection or account for a requirement.
+    pub async fn delete_connection_for_requirement(
+        &self,
+        environment_id: &str,
+        app_id: &str,
+        user_id: &str,
+        requirement_name: &str,
+    ) -> Result<Option<String>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar(
+                "DELETE FROM connections WHERE environment_id = $1 AND app_id = $2 AND user_id = $3 AND requirement_name = $4 RETURNING id",
+            )
+            .bind(environment_id)
+            .bind(app_id)
+            .bind(user_id)
+            .bind(requirement_name)
+            .fetch_optional(p)
+            .await?
+        }))
+    }
+
+    /// Deletes one connection or account of the user by id.
+    pub async fn delete_connection(
+        &self,
+        environment_id: &str,
+        user_id: &str,
+        id: &str,
+    ) -> Result<Option<ConnectionRow>> {
+        let q = format!("DELETE FROM connections WHERE environment_id = $1 AND user_id = $2 AND id = $3 RETURNING {CONNECTION_COLUMNS}");
+        Ok(on_pool!(self, |p| {
+            sqlx::query_as(&q)
+                .bind(environment_id)
+                .bind(user_id)
+                .bind(id)
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
+    /// Refuses the user's connect tokens issued at or before `at_seconds`.
+    pub async fn revoke_end_user_tokens(
+        &self,
+        environment_id: &str,
+        user_id: &str,
+        at_seconds: i64,
+    ) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "INSERT INTO end_user_revocations (environment_id, user_id, revoked_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (environment_id, user_id) DO UPDATE SET revoked_at = excluded.revoked_at",
+            )
+            .bind(environment_id)
+            .bind(user_id)
+            .bind(at_seconds)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The time (seconds) up to which the user's tokens are revoked.
+    pub async fn end_user_revoked_at(
+        &self,
+        environment_id: &str,
+        user_id: &str,
+    ) -> Result<Option<i64>> {
+        Ok(on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT revoked_at FROM end_user_revocations WHERE environment_id = $1 AND user_id = $2")
+                .bind(environment_id)
+                .bind(user_id)
+                .fetch_optional(p)
+                .await?
+        }))
+    }
+
+    /// Erases everything of an end user in an environment (connections,
+    /// accounts, app links) and revokes their tokens, in one transaction.
+    /// Returns how many connections and accounts were deleted.
+    pub async fn erase_end_user(
+        &self,
+        environment_id: &str,
+        user_id: &str,
+        at_seconds: i64,
+    ) -> Result<u64> {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let deleted =
+                sqlx::query("DELETE FROM connections WHERE environment_id = $1 AND user_id = $2")
+                    .bind(environment_id)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            sqlx::query("DELETE FROM end_users WHERE environment_id = $1 AND user_id = $2")
+                .bind(environment_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO end_user_revocations (environment_id, user_id, revoked_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (environment_id, user_id) DO UPDATE SET revoked_at = excluded.revoked_at",
+            )
+            .bind(environment_id)
+            .bind(user_id)
+            .bind(at_seconds)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            deleted
+        }))
+    }
+
+    /// Revokes one connect token by its `jti` until `expires_at` (seconds).
+    pub async fn revoke_connect_token(&self, jti: &str, expires_at: i64) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("INSERT INTO revoked_connect_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+                .bind(jti)
+                .bind(expires_at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn connect_token_revoked(&self, jti: &str) -> Result<bool> {
+        let found: Option<i64> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT expires_at FROM revoked_connect_tokens WHERE jti = $1")
+                .bind(jti)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(found.is_some())
+    }
+
+    /// Forgets revocations of tokens that have expired anyway.
+    pub async fn purge_connect_revocations(
+        &self,
+        now_seconds: i64,
+        max_token_lifetime: i64,
+    ) -> Result<()> {
+        on_pool!(self, |p| {
+            sqlx::query("DELETE FROM revoked_connect_tokens WHERE expires_at < $1")
+                .bind(now_seconds)
+                .execute(p)
+                .await?;
+            sqlx::query("DELETE FROM end_user_revocations WHERE revoked_at < $1")
+                .bind(now_seconds - max_token_lifetime)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+}
