@@ -20,6 +20,7 @@ pub enum IdKind {
     Event,
     Webhook,
     Request,
+    Session,
 }
 
 impl IdKind {
@@ -39,6 +40,7 @@ impl IdKind {
             IdKind::Event => "evt",
             IdKind::Webhook => "whk",
             IdKind::Request => "rid",
+            IdKind::Session => "ses",
         }
     }
 }

@@ -20,6 +20,9 @@ use crate::{
     telemetry,
 };
 
+/// How often each node reloads the signing key set from the database.
+const SIGNING_KEY_RELOAD: Duration = Duration::from_secs(30);
+
 /// The owner email of a zero-configuration first start.
 pub const DEFAULT_OWNER_EMAIL: &str = "owner@gatehouse.local";
 
@@ -135,12 +138,36 @@ impl App {
             tokio::spawn(async move { state.usage().run(state.store().clone(), flush_every).await })
         };
         let listener_task = spawn_invalidation_listener(state.clone()).await;
+        let key_reloader = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                // Picks up `gatehouse keys rotate` run elsewhere, so this node
+                // signs with the newest key and publishes every live one.
+                let mut tick = tokio::time::interval(SIGNING_KEY_RELOAD);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(err) = state.signing().reload(state.store(), state.keyring()).await {
+                        tracing::warn!(error = %err, "could not reload signing keys");
+                    }
+                    let now = gatehouse_core::time::now_ms() / 1000;
+                    if let Err(err) = state
+                        .store()
+                        .purge_connect_revocations(now, 86_400 + 60)
+                        .await
+                    {
+                        tracing::warn!(error = %err, "could not purge expired connect-token revocations");
+                    }
+                }
+            })
+        };
         let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         tracing::info!(addr = %self.local_addr(), database = state.store().backend_name(), "gatehouse listening");
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         flusher.abort();
+        key_reloader.abort();
         if let Some(task) = listener_task {
             task.abort();
         }

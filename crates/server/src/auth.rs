@@ -35,6 +35,9 @@ pub struct Principal {
     /// Effective scopes: a PAT's stored scopes narrowed to its owner's role
     /// as it is now; an access key's stored scopes.
     pub scopes: ScopeSet,
+    /// A signed-in dashboard user (cookie), acting like a PAT holding the
+    /// whole of their role. `record` then describes the session.
+    pub session: bool,
 }
 
 impl Principal {
@@ -59,6 +62,7 @@ impl Principal {
             role,
             reach,
             scopes,
+            session: false,
         })
     }
 
@@ -76,7 +80,11 @@ impl Principal {
 
     /// `access_key` or `personal_access_token`, the audit actor kind.
     pub fn actor_kind(&self) -> &'static str {
-        self.kind.as_str()
+        if self.session {
+            "session"
+        } else {
+            self.kind.as_str()
+        }
     }
 
     /// Why this credential cannot be used at `now`, if it cannot.
@@ -252,7 +260,19 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let token = bearer(parts)?.ok_or(ApiError::Unauthorized("missing"))?;
+        let path = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|m| m.as_str())
+            .unwrap_or("");
+        let Some(token) = bearer(parts)? else {
+            // No bearer token: a dashboard session cookie (with its CSRF
+            // header on writes) is the only other way in.
+            let principal = crate::session::from_cookie(parts, state)
+                .await?
+                .ok_or(ApiError::Unauthorized("missing"))?;
+            return authorize(principal, &parts.method, path).map(Auth);
+        };
         if crate::connect_auth::looks_like_jwt(token)
             && token::parse(state.prefixes(), token).is_err()
         {
@@ -263,28 +283,28 @@ impl FromRequestParts<AppState> for Auth {
             ));
         }
         let principal = state.authenticate(token).await?;
-        let path = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map(|m| m.as_str())
-            .unwrap_or("");
-        let policy = route_policy(&parts.method, path);
-        if policy.user_only && principal.kind == TokenKind::AccessKey {
+        authorize(principal, &parts.method, path).map(Auth)
+    }
+}
+
+/// Applies a route's policy (SPEC §3) to an authenticated caller.
+fn authorize(principal: Arc<Principal>, method: &Method, path: &str) -> ApiResult<Arc<Principal>> {
+    let policy = route_policy(method, path);
+    if policy.user_only && principal.kind == TokenKind::AccessKey {
+        return Err(ApiError::forbidden(
+            "credential",
+            "personal access tokens are managed with a personal access token or a dashboard session, not an access key",
+        ));
+    }
+    if let Some(scope) = policy.scope {
+        if !principal.scopes.contains(scope) {
             return Err(ApiError::forbidden(
-                "credential",
-                "personal access tokens are managed with a personal access token or a dashboard session, not an access key",
+                "scope",
+                format!("requires the {scope} scope"),
             ));
         }
-        if let Some(scope) = policy.scope {
-            if !principal.scopes.contains(scope) {
-                return Err(ApiError::forbidden(
-                    "scope",
-                    format!("requires the {scope} scope"),
-                ));
-            }
-        }
-        Ok(Auth(principal))
     }
+    Ok(principal)
 }
 
 #[cfg(test)]

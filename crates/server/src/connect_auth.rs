@@ -111,19 +111,16 @@ impl AppState {
             self.connect_cache().invalidate(&hash);
             return Err(ApiError::Unauthorized("expired"));
         }
-        let claims = match self.signing().verify(token, &self.config().public_url) {
-            Ok(c) => c,
-            Err(e) if e.reason() == "unknown_kid" => {
-                // Another node may have rotated the signing key.
-                if let Err(err) = self.signing().refresh(self.store(), self.keyring()).await {
-                    tracing::warn!(error = %err, "could not reload signing keys");
-                }
-                self.signing()
-                    .verify(token, &self.config().public_url)
-                    .map_err(|e| ApiError::Unauthorized(e.reason()))?
-            }
-            Err(e) => return Err(ApiError::Unauthorized(e.reason())),
-        };
+        let claims = self
+            .signing()
+            .verify_or_refresh(
+                token,
+                &self.config().public_url,
+                self.store(),
+                self.keyring(),
+            )
+            .await
+            .map_err(|e| ApiError::Unauthorized(e.reason()))?;
         let app = self
             .store()
             .app(&claims.app_id)

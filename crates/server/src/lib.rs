@@ -15,6 +15,7 @@ pub mod http;
 pub mod issue;
 pub mod master_key;
 pub mod passwords;
+pub mod session;
 pub mod signing;
 pub mod state;
 pub mod telemetry;

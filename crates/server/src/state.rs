@@ -6,6 +6,7 @@ use gatehouse_core::TokenPrefixes;
 use gatehouse_store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::http::login::SignInLimiter;
 use crate::{
     auth::CredentialCache, catalog::Catalog, config::Config, connect_auth::ConnectCache,
     crypto::Keyring, http::surface::AppHosts, signing::SigningKeys, usage::UsageRecorder,
@@ -27,6 +28,7 @@ struct Inner {
     catalog: Catalog,
     app_hosts: AppHosts,
     connect_cache: ConnectCache,
+    sign_in_limiter: SignInLimiter,
 }
 
 /// What the state is built from; loaded by [`crate::App::build`].
@@ -54,6 +56,7 @@ impl AppState {
             catalog: parts.catalog,
             app_hosts: AppHosts::default(),
             connect_cache: ConnectCache::default(),
+            sign_in_limiter: SignInLimiter::default(),
         }))
     }
 
@@ -102,5 +105,10 @@ impl AppState {
 
     pub fn connect_cache(&self) -> &ConnectCache {
         &self.0.connect_cache
+    }
+
+    /// Per-IP sign-in attempts.
+    pub fn sign_in_limiter(&self) -> &SignInLimiter {
+        &self.0.sign_in_limiter
     }
 }

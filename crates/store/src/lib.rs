@@ -18,6 +18,7 @@ pub mod notify;
 pub mod page;
 mod pool;
 pub mod sealed;
+pub mod sessions;
 pub mod signing_keys;
 pub mod tenancy;
 

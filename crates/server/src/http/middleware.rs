@@ -117,6 +117,21 @@ fn is_json_content_type(value: Option<&HeaderValue>) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// The browser form posts (sign-in and sign-out), which take
+/// `application/x-www-form-urlencoded`; every other route takes JSON.
+const FORM_ROUTES: &[&str] = &["/login", "/logout"];
+
+fn is_form_content_type(value: Option<&HeaderValue>) -> bool {
+    value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| {
+            essence
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 /// Runs on matched routes only (after 404/405): the body limit (413) and
 /// the content type (415), before any credential is looked at. The body is
 /// buffered here, within the limit, so later extractors never see more.
@@ -152,7 +167,14 @@ async fn guard(state: &AppState, req: Request, next: Next) -> Response {
         Ok(bytes) => bytes,
         Err(_) => return payload_too_large_and_close(),
     };
-    if !bytes.is_empty() && !is_json_content_type(parts.headers.get(header::CONTENT_TYPE)) {
+    let content_type = parts.headers.get(header::CONTENT_TYPE);
+    let form_route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .is_some_and(|m| FORM_ROUTES.contains(&m.as_str()));
+    let accepted =
+        is_json_content_type(content_type) || (form_route && is_form_content_type(content_type));
+    if !bytes.is_empty() && !accepted {
         return ApiError::UnsupportedMediaType.into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))

@@ -10,6 +10,7 @@ pub mod credentials;
 pub mod end_users;
 pub mod environments;
 pub mod extract;
+pub mod login;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
@@ -68,7 +69,8 @@ pub fn router(state: AppState) -> Router {
         .merge(audit_events::routes())
         .merge(apps::routes())
         .merge(end_users::routes())
-        .merge(connect::routes());
+        .merge(connect::routes())
+        .merge(login::routes());
     let app = Router::new()
         .merge(ops::routes())
         .merge(app_surface::routes());

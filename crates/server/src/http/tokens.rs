@@ -4,7 +4,7 @@ use axum::{extract::State, routing::get, Router};
 
 use crate::{
     auth::Auth,
-    error::ApiResult,
+    error::{ApiError, ApiResult},
     http::{
         credentials,
         openapi::ErrorEnvelope,
@@ -27,6 +27,12 @@ pub async fn me(
     State(state): State<AppState>,
     Auth(p): Auth,
 ) -> ApiResult<Data<TokenIntrospection>> {
+    if p.session {
+        return Err(ApiError::forbidden(
+            "credential",
+            "signed in with a dashboard session, not a token: see GET /v1/session",
+        ));
+    }
     Ok(ok(TokenIntrospection {
         kind: p.kind.as_str().to_string(),
         credential: credentials::view(&state, &p.record),
