@@ -6,7 +6,7 @@ use std::time::Instant;
 use axum::{
     body::Body,
     extract::{MatchedPath, Request, State},
-    http::{header, HeaderValue, Method, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -50,6 +50,7 @@ pub async fn request_context(
         .unwrap_or_else(|| new_id(IdKind::Request));
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
+    let has_body = declares_body(req.headers());
 
     let header_bytes: usize = req
         .headers()
@@ -74,8 +75,15 @@ pub async fn request_context(
     let route = response
         .extensions()
         .get::<RouteLabel>()
-        .map(|r| r.0.clone())
-        .unwrap_or_else(|| "unmatched".to_string());
+        .map(|r| r.0.clone());
+    // No route label: the body guard never ran (404, 405, 431), so a body
+    // the client sent is still unread and the connection cannot be reused.
+    if has_body && route.is_none() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let route = route.unwrap_or_else(|| "unmatched".to_string());
     let status = response.status();
     if let Some(InternalFailure(err)) = response.extensions().get::<InternalFailure>() {
         span.in_scope(
@@ -99,6 +107,17 @@ pub async fn request_context(
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// True when the request announces a body (`Content-Length` above 0, or
+/// any `Transfer-Encoding`).
+fn declares_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
 }
 
 fn is_json(response: &Response) -> bool {

@@ -81,6 +81,7 @@ impl Modify for BearerAuth {
         connect::submit_credentials, connect::oauth2_authorize, connect::action_connector_authorize, connect::disconnect,
         end_users::list, end_users::show, end_users::erase, end_users::delete_connection, end_users::revoke_tokens,
         end_users::reveal,
+        login::current,
         ops::healthz, ops::readyz, ops::metrics, ops::jwks, ops::openapi,
     ),
     components(schemas(ErrorEnvelope, credentials::CreateCredential, credentials::RotateCredential))
