@@ -96,7 +96,9 @@ fn login_markup(csrf: &str, email: &str, error: Option<&str>) -> Markup {
         "Sign in",
         html! {
             main class="login" {
+                p.logo { span.logo-mark aria-hidden="true" {} span { "Gatehouse" } }
                 h1 { "Sign in to Gatehouse" }
+                p.lede { "Manage API tokens, apps and end users." }
                 @if let Some(e) = error {
                     p class="form-error" role="alert" id="login-error" { (e) }
                 }

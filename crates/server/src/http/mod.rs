@@ -4,9 +4,12 @@
 pub mod access_keys;
 pub mod app_surface;
 pub mod apps;
+pub mod assets;
 pub mod audit_events;
 pub mod connect;
+pub mod connect_page;
 pub mod credentials;
+pub mod dashboard;
 pub mod end_users;
 pub mod environments;
 pub mod extract;
@@ -70,7 +73,10 @@ pub fn router(state: AppState) -> Router {
         .merge(apps::routes())
         .merge(end_users::routes())
         .merge(connect::routes())
-        .merge(login::routes());
+        .merge(connect_page::routes())
+        .merge(assets::routes())
+        .merge(login::routes())
+        .merge(dashboard::routes());
     let app = Router::new()
         .merge(ops::routes())
         .merge(app_surface::routes());

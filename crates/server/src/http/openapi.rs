@@ -8,7 +8,7 @@ use utoipa::{
 
 use crate::http::{
     access_keys, app_surface, apps, audit_events, connect, credentials, end_users, environments,
-    ops, organization, personal_access_tokens, projects, tokens,
+    login, ops, organization, personal_access_tokens, projects, tokens,
 };
 
 /// `{"error": {"code", "message", "details"?}}` (SPEC §2).

@@ -1,0 +1,293 @@
+// Shared by the dashboard's modules: DOM and time helpers, the API client,
+// the page state, and dialogs with their error display.
+//
+// Rules kept here:
+// - Every call is same-origin with the cookie; writes carry X-CSRF-Token
+//   from <meta name="csrf-token">; a 401 goes to /login.
+// - Only ids are remembered (URL hash, localStorage), never secrets.
+// - Text is set with textContent (never innerHTML): names, user ids and
+//   error messages are data, not markup.
+
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+const ROLE = document.body.dataset.role ?? 'viewer';
+const STORAGE_KEY = 'gatehouse.dashboard';
+const PAGE_SIZE = 100;
+const CONCURRENCY = 6;
+
+// ------------------------------------------------------------------ DOM
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+/** `h('td', {class: 'x'}, 'text', child)`: an element with attributes. */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : String(child));
+  }
+  return el;
+}
+
+/** "cannot be blank" → "Cannot be blank". */
+function sentence(text) {
+  const s = String(text ?? '').trim();
+  return s ? s[0].toUpperCase() + s.slice(1) : s;
+}
+
+function setStatus(id, text) {
+  const el = document.getElementById(id);
+  if (el) el.textContent = text;
+}
+
+// ----------------------------------------------------------------- time
+
+const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+function ago(date) {
+  const seconds = Math.round((date.getTime() - Date.now()) / 1000);
+  if (Math.abs(seconds) < 45) return 'just now';
+  const units = [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600], ['minute', 60]];
+  for (const [unit, size] of units) {
+    if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit);
+  }
+  return 'just now';
+}
+
+/** A <time> with a relative label and the exact time as its tooltip. */
+function when(iso, fallback = 'never') {
+  if (!iso) return h('span', { class: 'muted' }, fallback);
+  const date = new Date(iso);
+  return h('time', { datetime: iso, title: absolute.format(date) }, ago(date));
+}
+
+// ------------------------------------------------------------------ API
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const err = body?.error ?? {};
+    super(err.message || `Request failed (${status})`);
+    this.status = status;
+    this.code = err.code;
+    this.details = err.details ?? {};
+  }
+}
+
+/** One management API call; resolves to the parsed body (null for 204). */
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = CSRF;
+  const init = { method, headers, credentials: 'same-origin' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  if (res.status === 401) {
+    location.assign('/login');
+    throw new ApiError(401, null);
+  }
+  if (res.status === 204) return null;
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) throw new ApiError(res.status, data);
+  return data;
+}
+
+const query = (params) => {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  return q.toString();
+};
+
+/** Runs `task` over `items`, at most `limit` at once. */
+async function eachLimited(items, limit, task) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+// ------------------------------------------------------------ page state
+
+const state = {
+  projects: [],
+  projectId: '',
+  envId: '', // '' = every environment (organization-wide lists)
+  tab: 'tokens',
+  apps: [],
+  selectedAppId: '',
+  loads: { tokens: 0, pats: 0, apps: 0, detail: 0 },
+};
+
+function environments() {
+  return state.projects.find((p) => p.id === state.projectId)?.environments ?? [];
+}
+
+function envById(id) {
+  for (const p of state.projects) {
+    const env = p.environments.find((e) => e.id === id);
+    if (env) return { env, project: p };
+  }
+  return null;
+}
+
+function projectById(id) {
+  return state.projects.find((p) => p.id === id);
+}
+
+/** Remembers the tab, project and environment: ids only, never secrets. */
+function remember() {
+  const params = new URLSearchParams();
+  params.set('tab', state.tab);
+  if (state.projectId) params.set('project', state.projectId);
+  if (state.envId) params.set('env', state.envId);
+  if (state.tab === 'apps' && state.selectedAppId) params.set('app', state.selectedAppId);
+  history.replaceState(null, '', `#${params}`);
+  try {
+    localStorage.setItem(STORAGE_KEY, JSON.stringify({ project: state.projectId, env: state.envId }));
+  } catch {
+    /* storage may be unavailable; the hash still works */
+  }
+}
+
+function recalled() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  let stored = {};
+  try {
+    stored = JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '{}') ?? {};
+  } catch {
+    stored = {};
+  }
+  return {
+    tab: hash.get('tab'),
+    project: hash.get('project') ?? stored.project,
+    env: hash.has('project') ? hash.get('env') ?? '' : stored.env,
+    app: hash.get('app'),
+  };
+}
+
+// -------------------------------------------------------------- dialogs
+
+/** Where focus goes back to when a dialog closes. */
+const openers = new WeakMap();
+
+function openDialog(dialog, focus) {
+  openers.set(dialog, document.activeElement);
+  dialog.showModal();
+  const target =
+    (focus && $(focus, dialog)) ?? $('input:not([type=hidden]):not(:disabled), select, button', dialog);
+  target?.focus();
+}
+
+/** Closes `dialog`, sending focus to `then` (default: what opened it). */
+function closeDialog(dialog, then) {
+  if (then !== undefined) openers.set(dialog, then);
+  if (dialog.open) dialog.close();
+}
+
+for (const dialog of $$('dialog')) {
+  dialog.addEventListener('click', (e) => {
+    if (e.target.closest('[data-close]')) closeDialog(dialog);
+  });
+  dialog.addEventListener('close', () => {
+    const back = openers.get(dialog);
+    openers.delete(dialog);
+    if (back && document.contains(back) && !back.disabled && !document.querySelector('dialog[open]')) back.focus();
+  });
+}
+
+/** Clears a form's error regions. */
+function clearErrors(form) {
+  for (const el of $$('.form-error, .field-error', form)) {
+    el.textContent = '';
+    el.hidden = true;
+  }
+  for (const el of $$('[aria-invalid]', form)) el.removeAttribute('aria-invalid');
+}
+
+/**
+ * Shows an API error in a form: each `details` field under its input when
+ * the form has one (`fields` maps detail names to input ids), the rest in
+ * the form-level region.
+ */
+function showErrors(form, err, fields = {}) {
+  const general = [];
+  for (const [field, message] of Object.entries(err.details ?? {})) {
+    const inputId = fields[field];
+    const slot = inputId && document.getElementById(`${inputId}-error`);
+    if (slot) {
+      slot.textContent = sentence(message);
+      slot.hidden = false;
+      document.getElementById(inputId)?.setAttribute('aria-invalid', 'true');
+    } else {
+      general.push(`${field}: ${message}`);
+    }
+  }
+  const box = $('.form-error', form);
+  if (box && (general.length || !Object.keys(err.details ?? {}).length)) {
+    box.textContent = general.length ? `${err.message}. ${general.map(sentence).join('. ')}.` : `${err.message}.`;
+    box.hidden = false;
+  }
+  const firstInvalid = $('[aria-invalid="true"]', form);
+  const shown = $('.form-error:not([hidden]), .field-error:not([hidden])', form);
+  (firstInvalid ?? shown)?.focus?.();
+}
+
+async function busy(button, task) {
+  button.disabled = true;
+  try {
+    return await task();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function emptyRow(table, text, action) {
+  const columns = $$('thead th', table).length;
+  return h('tr', { class: 'empty' }, h('td', { colspan: columns }, h('p', {}, text), action ?? null));
+}
+
+export {
+  $,
+  $$,
+  ApiError,
+  CONCURRENCY,
+  PAGE_SIZE,
+  ROLE,
+  api,
+  busy,
+  clearErrors,
+  closeDialog,
+  eachLimited,
+  emptyRow,
+  envById,
+  environments,
+  h,
+  openDialog,
+  projectById,
+  query,
+  recalled,
+  remember,
+  sentence,
+  setStatus,
+  showErrors,
+  state,
+  when,
+};

@@ -1,0 +1,524 @@
+//! The hosted connect page (SPEC §7) in a real headless Chromium: the token
+//! leaves the address bar, forms generated from connection-type schemas,
+//! inline errors, OAuth2 / action-connector buttons, disconnect, "All set"
+//! and the return to `redirect_url`, the expired-link page, and the
+//! security headers. SQLite is enough here: the API underneath is tested on
+//! both backends in `connect.rs`.
+//!
+//! `GATEHOUSE_SCREENSHOTS=<dir>` makes the happy path save
+//! `connect-desktop.png` and `connect-phone.png` there.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use std::path::PathBuf;
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+use browser::{Browser, DESKTOP, PHONE};
+use common::{Backend, TestServer};
+use reqwest::{header, Method, StatusCode};
+use serde_json::{json, Value};
+
+const OPENAI: &str = "dynamiq.connections.OpenAI";
+const HTTP_API_KEY: &str = "dynamiq.connections.HttpApiKey";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// An OpenAI key and an HTTP API (URL + key).
+fn two_connections() -> Value {
+    json!([
+        {"name": "openai", "type": "connection", "title": "OpenAI",
+         "description": "Used to draft replies to your customers.",
+         "spec": {"type": "connection", "data": {"type": OPENAI}}},
+        {"name": "backend", "type": "connection", "title": "Order system API",
+         "description": "Lets the agent look up order status.",
+         "spec": {"type": "connection", "data": {"type": HTTP_API_KEY}}}
+    ])
+}
+
+/// An app deployed with `requirements` in the sandbox: its hostname.
+async fn deployed_app(s: &TestServer, name: &str, requirements: Value) -> String {
+    let env_id = s.boot().sandbox_id.clone();
+    let app = s
+        .post(
+            "/v1/apps",
+            s.key(),
+            json!({"name": name, "environment_id": env_id}),
+        )
+        .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{}", app.text);
+    let id = app.body["data"]["id"].as_str().unwrap().to_string();
+    let host = app.body["data"]["hostname"].as_str().unwrap().to_string();
+    let ver = s
+        .post(
+            &format!("/v1/apps/{id}/versions"),
+            s.key(),
+            json!({"requirements": requirements}),
+        )
+        .await;
+    assert_eq!(ver.status, StatusCode::CREATED, "{}", ver.text);
+    let dep = s
+        .post(
+            &format!("/v1/apps/{id}/deployments"),
+            s.key(),
+            json!({"version_id": ver.body["data"]["id"]}),
+        )
+        .await;
+    assert_eq!(dep.status, StatusCode::CREATED, "{}", dep.text);
+    host
+}
+
+/// Mints a connect token: (token, hosted-page url).
+async fn mint(s: &TestServer, host: &str, body: Value) -> (String, String) {
+    let r = s
+        .call_host(
+            host,
+            Method::POST,
+            "/v1/connect/tokens",
+            Some(s.key()),
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    (
+        r.body["token"].as_str().unwrap().to_string(),
+        r.body["url"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The end user's requirements as the API sees them: name → status.
+async fn statuses(s: &TestServer, token: &str) -> Vec<(String, String)> {
+    let r = s.get("/v1/connect/requirements/status", token).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn requirement_id(s: &Value, name: &str) -> String {
+    s["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn card(name: &str) -> String {
+    format!("section.requirement[data-name=\"{name}\"]")
+}
+
+fn card_in(name: &str, status: &str) -> String {
+    format!("section.requirement[data-name=\"{name}\"][data-status=\"{status}\"]")
+}
+
+fn screenshot_dir() -> Option<PathBuf> {
+    std::env::var_os("GATEHOUSE_SCREENSHOTS")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
+
+/// An end user opens a minted link: the token leaves the address bar, both
+/// generated forms connect, "All set" appears and the page returns to `redirect_url`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_both_requirements_then_return() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let host = deployed_app(&s, "Acme Support Agent", two_connections()).await;
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    let redirect = format!("http://localhost:{port}/healthz");
+    let (token, url) = mint(
+        &s,
+        &host,
+        json!({"user_id": "customer-7421", "redirect_url": redirect}),
+    )
+    .await;
+    assert!(url.contains("/connect?token="), "{url}");
+    let b = Browser::start().await;
+
+    b.goto(&url).await;
+    b.wait_for(&card_in("openai", "pending")).await;
+    let here = b.current_url().await;
+    assert!(!here.contains(&token) && !here.contains("token="), "{here}");
+    assert!(here.ends_with("/connect"), "{here}");
+    assert_eq!(
+        b.attr("body", "data-page").await.as_deref(),
+        Some("connect")
+    );
+    assert!(b.text("h1").await.contains("Acme Support Agent"));
+    assert!(b.text(".who").await.contains("customer-7421"));
+    assert!(b.text(&card("openai")).await.contains("Not connected"));
+    // Secret fields are password inputs; URL fields are url inputs.
+    assert_eq!(
+        b.attr("#req-openai-api_key", "type").await.as_deref(),
+        Some("password")
+    );
+    assert_eq!(
+        b.attr("#req-openai-api_key", "autocomplete")
+            .await
+            .as_deref(),
+        Some("off")
+    );
+    assert_eq!(
+        b.attr("#req-backend-url", "type").await.as_deref(),
+        Some("url")
+    );
+    assert!(b
+        .text("label[for=\"req-openai-api_key\"]")
+        .await
+        .contains("API key"));
+    assert!(b.text("label[for=\"req-backend-url\"]").await.contains('*'));
+
+    b.fill("#req-openai-api_key", "sk-test-123456").await;
+    b.click(&format!("{} button[type=submit]", card("openai")))
+        .await;
+    b.wait_for(&card_in("openai", "completed")).await;
+    let openai = b.text(&card("openai")).await;
+    assert!(openai.contains("Connected"), "{openai}");
+    assert!(!b.exists("#all-set").await);
+    assert!(b.text("#summary").await.contains("1 of 2 connected"));
+
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot_full_page(&dir.join("connect-desktop.png"), DESKTOP.0, DESKTOP)
+            .await;
+        b.set_size(PHONE).await;
+        b.screenshot(&dir.join("connect-phone.png")).await;
+        b.set_size(DESKTOP).await;
+    }
+
+    b.fill("#req-backend-url", "https://orders.example.com/v1")
+        .await;
+    b.fill("#req-backend-api_key", "ord-key-789").await;
+    b.click(&format!("{} button[type=submit]", card("backend")))
+        .await;
+    b.wait_for_text("#all-set", "All set").await;
+    if let Some(dir) = screenshot_dir() {
+        b.set_size(PHONE).await;
+        b.screenshot(&dir.join("connect-all-set-phone.png")).await;
+        b.set_size(DESKTOP).await;
+    }
+    assert!(b.exists(&card_in("backend", "completed")).await);
+    assert!(b
+        .text("#return-link")
+        .await
+        .contains("Return to Acme Support Agent"));
+    assert_eq!(
+        statuses(&s, &token).await,
+        vec![
+            ("openai".into(), "completed".into()),
+            ("backend".into(), "completed".into())
+        ]
+    );
+
+    b.wait_until("the return to redirect_url", || async {
+        b.current_url().await == redirect
+    })
+    .await;
+    b.close().await;
+}
+
+/// Bad credentials show the API's message under the field (aria-invalid,
+/// aria-describedby) and the requirement stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_show_inline_errors() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let host = deployed_app(&s, "Acme", two_connections()).await;
+    let (token, url) = mint(&s, &host, json!({"user_id": "u-1"})).await;
+    let b = Browser::start().await;
+    b.goto(&url).await;
+    b.wait_for(&card_in("openai", "pending")).await;
+
+    // An empty required key.
+    b.click(&format!("{} button[type=submit]", card("openai")))
+        .await;
+    let error = b
+        .wait_for_text("#req-openai-api_key-error", "cannot be blank")
+        .await;
+    assert_eq!(error.attr("role").await.unwrap().as_deref(), Some("alert"));
+    assert_eq!(
+        b.attr("#req-openai-api_key", "aria-invalid")
+            .await
+            .as_deref(),
+        Some("true")
+    );
+    assert!(b
+        .attr("#req-openai-api_key", "aria-describedby")
+        .await
+        .unwrap_or_default()
+        .contains("req-openai-api_key-error"));
+    assert!(b.exists(&card_in("openai", "pending")).await);
+
+    // Not a URL, with a key: only the URL is wrong.
+    b.fill("#req-backend-url", "not a url").await;
+    b.fill("#req-backend-api_key", "k-1").await;
+    b.click(&format!("{} button[type=submit]", card("backend")))
+        .await;
+    let url_error = b.wait_for("#req-backend-url-error").await;
+    assert!(!url_error.text().await.unwrap().is_empty());
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot_full_page(&dir.join("connect-errors.png"), DESKTOP.0, DESKTOP)
+            .await;
+    }
+    assert!(!b.exists("#req-backend-api_key-error").await);
+    assert!(b.exists(&card_in("backend", "pending")).await);
+
+    // Fixing the value clears the error and connects.
+    b.fill("#req-backend-url", "https://api.example.com").await;
+    b.click(&format!("{} button[type=submit]", card("backend")))
+        .await;
+    b.wait_for(&card_in("backend", "completed")).await;
+    assert!(!b.exists("#req-backend-url-error").await);
+    assert_eq!(
+        statuses(&s, &token).await,
+        vec![
+            ("openai".into(), "pending".into()),
+            ("backend".into(), "completed".into())
+        ]
+    );
+    b.close().await;
+}
+
+/// An expired token and a garbage token each get the "expired or no longer
+/// valid" page, and a token revoked while the page is open turns it into that page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_invalid_links() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let host = deployed_app(&s, "Acme", two_connections()).await;
+    let (good, url) = mint(&s, &host, json!({"user_id": "u-2"})).await;
+    let payload = good.split('.').nth(1).unwrap();
+    let mut claims: gatehouse::signing::ConnectClaims =
+        serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    claims.iat = now - 3 * 3600;
+    claims.nbf = now - 3 * 3600;
+    claims.exp = now - 2 * 3600;
+    claims.jti = "expired-jti".into();
+    let expired = s.state.signing().sign(&claims).await.unwrap();
+    let b = Browser::start().await;
+
+    for token in [expired.as_str(), "garbage", "aaa.bbb.ccc"] {
+        b.goto(&format!("{}/connect?token={token}", s.base)).await;
+        b.wait_for("body[data-page=\"connect-error\"]").await;
+        assert!(
+            b.text("h1").await.contains("expired or is no longer valid"),
+            "{token}"
+        );
+        assert!(b.text("main").await.contains("ask for a new link"));
+        let here = b.current_url().await;
+        assert!(!here.contains("token="), "{here}");
+    }
+    if let Some(dir) = screenshot_dir() {
+        b.set_size(PHONE).await;
+        b.screenshot(&dir.join("connect-expired-phone.png")).await;
+        b.set_size(DESKTOP).await;
+    }
+
+    // Open the page, then the token is revoked: the next call shows the notice.
+    b.goto(&url).await;
+    b.wait_for(&card_in("openai", "pending")).await;
+    let r = s.delete("/v1/connect/session", &good).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    b.fill("#req-openai-api_key", "sk-late").await;
+    b.click(&format!("{} button[type=submit]", card("openai")))
+        .await;
+    b.wait_for("body[data-page=\"connect-error\"]").await;
+    assert!(b.text("h1").await.contains("expired or is no longer valid"));
+    assert!(!b.exists("section.requirement").await);
+    b.close().await;
+}
+
+/// `/connect` (valid, invalid, missing token) and the assets carry the CSP,
+/// `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY` and nosniff, and
+/// the page has no inline script or style.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_and_no_inline_code() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let host = deployed_app(&s, "Acme <Agent>", two_connections()).await;
+    let (token, _) = mint(&s, &host, json!({"user_id": "u-3"})).await;
+    let client = reqwest::Client::new();
+    let get = |path: String| {
+        let client = client.clone();
+        let base = s.base.clone();
+        async move { client.get(format!("{base}{path}")).send().await.unwrap() }
+    };
+
+    for (path, status) in [
+        (format!("/connect?token={token}"), StatusCode::OK),
+        (
+            "/connect?token=garbage".to_string(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        ("/connect".to_string(), StatusCode::BAD_REQUEST),
+    ] {
+        let r = get(path.clone()).await;
+        assert_eq!(r.status(), status, "{path}");
+        let h = r.headers().clone();
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], CSP, "{path}");
+        assert_eq!(h[header::REFERRER_POLICY], "no-referrer", "{path}");
+        assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{path}");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store", "{path}");
+        assert!(h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let html = r.text().await.unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>"), "{path}");
+        assert!(html.contains("<html lang=\"en\">"));
+        assert!(html.contains("name=\"viewport\""));
+        assert!(html.contains("<script src=\"/assets/connect.js\" defer></script>"));
+        assert_eq!(html.matches("<script").count(), 1, "{path}: {html}");
+        assert!(
+            !html.contains("<style") && !html.contains(" style="),
+            "{path}"
+        );
+        assert!(!html.contains("\"error\""), "{path}: no JSON");
+        if status == StatusCode::OK {
+            assert!(html.contains("data-page=\"connect\""));
+            assert!(html.contains("id=\"requirements\""));
+            assert!(
+                html.contains("Acme &lt;Agent&gt;"),
+                "the app name is escaped"
+            );
+            assert!(html.contains("u-3"));
+        } else {
+            assert!(html.contains("data-page=\"connect-error\""));
+        }
+    }
+
+    for (name, content_type) in [
+        ("connect.js", "text/javascript; charset=utf-8"),
+        ("connect.css", "text/css; charset=utf-8"),
+        ("base.css", "text/css; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
+    ] {
+        let r = get(format!("/assets/{name}")).await;
+        assert_eq!(r.status(), StatusCode::OK, "{name}");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], content_type);
+        assert_eq!(r.headers()[header::CONTENT_SECURITY_POLICY], CSP);
+        assert_eq!(r.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+        assert!(!r.bytes().await.unwrap().is_empty());
+    }
+    let missing = s.call(Method::GET, "/assets/secrets.txt", None, None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.error_code(), "not_found");
+
+    // Management surface only.
+    let on_app = s
+        .call_host(&host, Method::GET, "/connect", None, None)
+        .await;
+    assert_eq!(on_app.status, StatusCode::NOT_FOUND);
+}
+
+/// A connected requirement can be replaced (it stays connected) and
+/// disconnected, which flips it back to pending on the page and in the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_returns_to_pending() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let host = deployed_app(&s, "Acme", two_connections()).await;
+    let (token, url) = mint(&s, &host, json!({"user_id": "u-4"})).await;
+    let reqs = s.get("/v1/connect/requirements", &token).await;
+    let openai_id = requirement_id(&reqs.body, "openai");
+    let r = s
+        .post(
+            &format!("/v1/connect/requirements/{openai_id}/credentials"),
+            &token,
+            json!({"type": OPENAI, "config": {"api_key": "sk-1"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let b = Browser::start().await;
+
+    b.goto(&url).await;
+    b.wait_for(&card_in("openai", "completed")).await;
+    let meta = b.text(&format!("{} .req-meta", card("openai"))).await;
+    assert!(meta.starts_with("Connected"), "{meta}");
+    assert!(
+        b.exists(&format!("{} .req-meta time[datetime]", card("openai")))
+            .await
+    );
+
+    // Replace: the form opens on demand, submits as "Replace", then closes.
+    let form = "#req-openai-form";
+    assert!(b.attr(form, "hidden").await.is_some());
+    b.click(&format!("{} button[data-action=replace]", card("openai")))
+        .await;
+    assert!(b.attr(form, "hidden").await.is_none());
+    let submit = format!("{form} button[type=submit]");
+    assert_eq!(b.text(&submit).await, "Replace");
+    b.fill("#req-openai-api_key", "sk-2").await;
+    b.click(&submit).await;
+    b.wait_for(&format!("{form}[hidden]")).await;
+    assert!(b.exists(&card_in("openai", "completed")).await);
+    assert!(!b.exists(".field-error, .form-error").await);
+
+    b.click(&format!(
+        "{} button[data-action=disconnect]",
+        card("openai")
+    ))
+    .await;
+    b.wait_for(&card_in("openai", "pending")).await;
+    assert!(b.text(&card("openai")).await.contains("Not connected"));
+    assert!(b.exists("#req-openai-api_key").await);
+    assert_eq!(
+        statuses(&s, &token).await[0],
+        ("openai".into(), "pending".into())
+    );
+    b.close().await;
+}
+
+/// The Connect button of an OAuth2 connection and of an action-connector
+/// account shows the API's reason when the link cannot start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_and_action_connector_errors_are_shown() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let host = deployed_app(
+        &s,
+        "Acme",
+        json!([
+            {"name": "github", "type": "connection", "title": "GitHub",
+             "spec": {"type": "connection", "data": {"type": "dynamiq.connections.GitHubOAuth2"}}},
+            {"name": "mail", "type": "pipedream_account",
+             "spec": {"type": "pipedream_account", "data": {"app_slug": "gmail"}}}
+        ]),
+    )
+    .await;
+    let (_, url) = mint(&s, &host, json!({"user_id": "u-5"})).await;
+    let b = Browser::start().await;
+    b.goto(&url).await;
+    b.wait_for(&card_in("mail", "pending")).await;
+
+    for (name, reason) in [
+        ("mail", "no OAuth2 provider is configured for gmail"),
+        (
+            "github",
+            "no OAuth2 provider is configured for dynamiq.connections.GitHubOAuth2",
+        ),
+    ] {
+        let button = format!("{} button[data-action=authorize]", card(name));
+        assert_eq!(b.find(&button).await.text().await.unwrap(), "Connect");
+        b.click(&button).await;
+        let error = b.wait_for_text(&format!("#req-{name}-error"), reason).await;
+        assert_eq!(error.attr("role").await.unwrap().as_deref(), Some("alert"));
+        assert!(b
+            .attr(&button, "aria-describedby")
+            .await
+            .unwrap_or_default()
+            .contains(&format!("req-{name}-error")));
+        assert!(b.exists(&card_in(name, "pending")).await);
+    }
+    assert!(b.current_url().await.ends_with("/connect"));
+    b.close().await;
+}

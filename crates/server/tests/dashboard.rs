@@ -1,0 +1,685 @@
+//! The developer dashboard (SPEC §7) in a real headless Chromium, and the
+//! sign-in and session rules under it over plain HTTP: CSRF on every write
+//! made with the cookie, the cookie's flags, and the per-IP sign-in limit.
+//! SQLite is enough here: the API underneath is tested on both backends.
+//!
+//! `GATEHOUSE_SCREENSHOTS=<dir>` makes the token walkthrough save
+//! `login.png`, `dashboard-desktop.png`, `dashboard-create.png` and
+//! `dashboard-phone.png` there, and the apps test `dashboard-apps.png`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use std::path::PathBuf;
+
+use browser::{Browser, DESKTOP, PHONE};
+use common::{Backend, TestServer};
+use reqwest::{header, redirect::Policy, Method, StatusCode};
+use serde_json::{json, Value};
+
+const DEV_EMAIL: &str = "dev@example.com";
+const DEV_PASSWORD: &str = "correct horse battery staple";
+
+/// Where to save screenshots, when asked to.
+fn screenshot_dir() -> Option<PathBuf> {
+    std::env::var_os("GATEHOUSE_SCREENSHOTS").map(PathBuf::from)
+}
+
+async fn screenshot(b: &Browser, name: &str) {
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot(&dir.join(name)).await;
+    }
+}
+
+/// An HTTP client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `name=value` of the `Set-Cookie` for `name`, and the whole header.
+fn set_cookie(headers: &header::HeaderMap, name: &str) -> Option<(String, String)> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let pair = v.split(';').next().unwrap_or_default().to_string();
+            (pair, v.to_string())
+        })
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in fields {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// `GET /login`: the form's CSRF cookie (`name=value`) and hidden field.
+async fn login_form(http: &reqwest::Client, base: &str) -> (String, String) {
+    let r = http.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let (cookie, _) = set_cookie(r.headers(), "gh_login_csrf").expect("a login CSRF cookie");
+    let html = r.text().await.unwrap();
+    let start = html.find(r#"name="csrf" value=""#).expect("a csrf field") + 19;
+    let field = html[start..].split('"').next().unwrap().to_string();
+    (cookie, field)
+}
+
+/// `POST /login` as a browser form would send it.
+async fn post_login(
+    http: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    http.post(format!("{base}/login"))
+        .header(header::COOKIE, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form_body(fields))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs in over HTTP: the session's `gh_session=…` and the whole header.
+async fn http_sign_in(s: &TestServer, email: &str, password: &str) -> (String, String) {
+    let http = no_redirects();
+    let (cookie, csrf) = login_form(&http, &s.base).await;
+    let r = post_login(
+        &http,
+        &s.base,
+        &cookie,
+        &[("email", email), ("password", password), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "sign-in redirects");
+    assert_eq!(r.headers()[header::LOCATION], "/");
+    set_cookie(r.headers(), "gh_session").expect("a session cookie")
+}
+
+/// Adds a developer who signs in with [`DEV_PASSWORD`].
+async fn add_developer(s: &TestServer) {
+    let r = s
+        .post(
+            "/v1/organization/members",
+            &s.boot().pat,
+            json!({"email": DEV_EMAIL, "role": "developer", "password": DEV_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+/// Signs in through the browser form and waits for the dashboard.
+async fn browser_sign_in(b: &Browser, s: &TestServer, email: &str, password: &str) {
+    b.goto(&format!("{}/login", s.base)).await;
+    b.wait_for("#email").await;
+    b.fill("#email", email).await;
+    b.fill("#password", password).await;
+    b.click("main.login button[type=submit]").await;
+    b.wait_for("body[data-page=dashboard]").await;
+    b.wait_for("#tokens tbody tr").await;
+}
+
+/// Whether the `<dialog>` `css` is open.
+async fn dialog_open(b: &Browser, css: &str) -> bool {
+    b.attr(css, "open").await.is_some()
+}
+
+/// A developer signs in, creates an API token in the dashboard, copies it
+/// from the one-time modal, uses it with the API, then revokes it with the
+/// confirmation; the API refuses it from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_copy_use_and_revoke_a_token() {
+    // Arrange: a developer, and two tokens made earlier by the owner.
+    let s = TestServer::start(Backend::Sqlite).await;
+    add_developer(&s).await;
+    let sandbox = s.boot().sandbox_id.clone();
+    s.create_key(
+        s.key(),
+        json!({"name": "Production backend", "environment_id": sandbox}),
+    )
+    .await;
+    let (old_id, _) = s
+        .create_key(
+            s.key(),
+            json!({"name": "Nightly export", "environment_id": sandbox, "scopes": ["audit:read", "apps:read"]}),
+        )
+        .await;
+    assert_eq!(
+        s.delete(&format!("/v1/access-keys/{old_id}"), s.key())
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let b = Browser::start().await;
+    b.goto(&format!("{}/login", s.base)).await;
+    b.wait_for("#email").await;
+    screenshot(&b, "login.png").await;
+
+    // Act: sign in and open the create form.
+    browser_sign_in(&b, &s, DEV_EMAIL, DEV_PASSWORD).await;
+    assert_eq!(b.text("#user-email").await, DEV_EMAIL);
+    assert_eq!(b.text("#user-role").await.to_lowercase(), "developer");
+    b.wait_for_text("#tokens", "Production backend").await;
+    assert!(b.text("#tokens").await.contains("never"));
+    b.click("#create-token").await;
+    b.wait_until("the create dialog", || {
+        dialog_open(&b, "#create-token-dialog")
+    })
+    .await;
+    let focused = b
+        .client
+        .execute("return document.activeElement.id", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        focused,
+        json!("token-name"),
+        "the dialog focuses its first field"
+    );
+    let checked = |scope: &'static str| {
+        let b = &b;
+        async move {
+            b.find(&format!(
+                "#create-token-form input[name=scope][value=\"{scope}\"]"
+            ))
+            .await
+            .prop("checked")
+            .await
+            .unwrap()
+            .as_deref()
+                == Some("true")
+        }
+    };
+    assert!(checked("keys:read").await && checked("connect:write").await);
+    assert!(!checked("connections:reveal").await, "reveal is opt-in");
+    b.fill("#token-name", "CI deploy").await;
+    screenshot(&b, "dashboard-create.png").await;
+    b.click("#create-token-form button[type=submit]").await;
+
+    // Assert: the token is shown once, copied, and works.
+    b.wait_for("#new-token").await;
+    assert!(b
+        .text("#token-modal")
+        .await
+        .contains("This token will not be shown again."));
+    b.click("#copy-token").await;
+    b.wait_for_text("#copy-token", "Copied").await;
+    let token = b
+        .find("#new-token")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the token");
+    assert!(
+        token.starts_with("dyn_") && !token.starts_with("dyn_pat_"),
+        "{token}"
+    );
+    let me = s.get("/v1/tokens/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.body["data"]["name"], "CI deploy");
+    assert_eq!(me.body["data"]["environment_id"], json!(sandbox));
+    assert_eq!(me.body["data"]["created_by"]["email"], DEV_EMAIL);
+    let id = me.body["data"]["id"].as_str().unwrap().to_string();
+    b.click("#token-done").await;
+    b.wait_until("the token to leave the page", || async {
+        !b.exists("#new-token").await && !dialog_open(&b, "#token-modal").await
+    })
+    .await;
+    let row = format!("#tokens tr[data-id=\"{id}\"]");
+    b.wait_for_text(&row, "CI deploy").await;
+    assert!(b.text(&row).await.contains("Active"));
+    assert!(b
+        .text(&format!("#tokens tr[data-id=\"{old_id}\"]"))
+        .await
+        .contains("Revoked"));
+    screenshot(&b, "dashboard-desktop.png").await;
+
+    // Act: revoke it, through the confirmation.
+    b.click(&format!("{row} button.revoke")).await;
+    b.wait_until("the revoke confirmation", || {
+        dialog_open(&b, "#confirm-revoke")
+    })
+    .await;
+    assert!(b.text("#confirm-revoke").await.contains("CI deploy"));
+    b.click("#confirm-revoke-submit").await;
+
+    // Assert: the row says so and the API refuses the token.
+    b.wait_for_text(&row, "Revoked").await;
+    assert!(!b.exists(&format!("{row} button.revoke")).await);
+    let after = s.get("/v1/tokens/me", &token).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "{}", after.text);
+
+    // "All environments" lists organization-wide keys too, and the choice
+    // (ids only) survives a reload.
+    let boot_key = format!("#tokens tr[data-id=\"{}\"]", s.boot().key_id);
+    assert!(!b.exists(&boot_key).await);
+    b.find("#environment-switcher")
+        .await
+        .select_by_value("")
+        .await
+        .unwrap();
+    b.wait_for_text(&boot_key, "Organization").await;
+    assert!(!b.current_url().await.contains("dyn_"));
+    b.client.refresh().await.unwrap();
+    b.wait_for_text(&boot_key, "Organization").await;
+    assert_eq!(
+        b.find("#environment-switcher")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("")
+    );
+
+    b.set_size(PHONE).await;
+    b.wait_for("#tokens tbody tr").await;
+    screenshot(&b, "dashboard-phone.png").await;
+    b.set_size(DESKTOP).await;
+    b.close().await;
+}
+
+/// Personal access tokens: created in their tab, shown once (Esc closes
+/// the modal and takes the token out of the page), act as the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_access_tokens_tab() {
+    // Arrange
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (email, password) = (s.boot().owner_email.clone(), s.boot().password.clone());
+    let b = Browser::start().await;
+    browser_sign_in(&b, &s, &email, &password).await;
+
+    // Act
+    b.click("#tab-pats").await;
+    b.wait_for("#pats tbody tr").await;
+    b.click("#create-pat").await;
+    b.wait_until("the create dialog", || {
+        dialog_open(&b, "#create-pat-dialog")
+    })
+    .await;
+    b.click("#create-pat-form button[type=submit]").await;
+    b.wait_for_text("#pat-name-error", "Cannot be blank").await;
+    b.fill("#pat-name", "Laptop CLI").await;
+    b.click("#create-pat-form button[type=submit]").await;
+    let token = b
+        .wait_for("#new-token")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the token");
+    b.find("#new-token")
+        .await
+        .send_keys(&fantoccini::key::Key::Escape.to_string())
+        .await
+        .unwrap();
+
+    // Assert
+    b.wait_until("the token to leave the page", || async {
+        !b.exists("#new-token").await && !dialog_open(&b, "#token-modal").await
+    })
+    .await;
+    let html = b
+        .client
+        .execute("return document.documentElement.outerHTML", vec![])
+        .await
+        .unwrap();
+    assert!(!html.to_string().contains(&token));
+    let me = s.get("/v1/tokens/me", &token).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.body["data"]["kind"], "personal_access_token");
+    assert_eq!(me.body["data"]["created_by"]["email"], json!(email));
+    let id = me.body["data"]["id"].as_str().unwrap();
+    b.wait_for_text(&format!("#pats tr[data-id=\"{id}\"]"), "Laptop CLI")
+        .await;
+    b.close().await;
+}
+
+/// Signed out, `/` sends the browser to /login; a wrong password and an
+/// unknown email get the same message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_out_and_failed_sign_in() {
+    // Arrange
+    let s = TestServer::start(Backend::Sqlite).await;
+    let owner = s.boot().owner_email.clone();
+
+    // Act + Assert: the redirect, over HTTP…
+    let r = no_redirects()
+        .get(format!("{}/", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(r.headers()[header::LOCATION], "/login");
+
+    // …and in the browser.
+    let b = Browser::start().await;
+    b.goto(&format!("{}/", s.base)).await;
+    b.wait_until("the sign-in page", || async {
+        b.current_url().await.ends_with("/login")
+    })
+    .await;
+    for (email, password) in [
+        (owner.as_str(), "not-the-password"),
+        ("nobody@example.com", "not-the-password"),
+    ] {
+        b.wait_for("#email").await;
+        b.fill("#email", email).await;
+        b.fill("#password", password).await;
+        b.click("main.login button[type=submit]").await;
+        b.wait_for_text("#login-error", "Incorrect email or password.")
+            .await;
+        assert_eq!(b.text("#login-error").await, "Incorrect email or password.");
+        assert!(b.current_url().await.ends_with("/login"));
+    }
+    b.close().await;
+}
+
+/// With a real session cookie, a write without `X-CSRF-Token` is refused
+/// (403) and the same write with it succeeds (201); a sign-in form without
+/// its CSRF field is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_with_the_cookie_need_the_csrf_token() {
+    // Arrange
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (boot_email, boot_password) = (s.boot().owner_email.clone(), s.boot().password.clone());
+    let (session, _) = http_sign_in(&s, &boot_email, &boot_password).await;
+    let http = no_redirects();
+    let who = http
+        .get(format!("{}/v1/session", s.base))
+        .header(header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who.status(), StatusCode::OK);
+    let who: Value = who.json().await.unwrap();
+    let csrf = who["data"]["csrf_token"].as_str().unwrap().to_string();
+    let page = http
+        .get(format!("{}/", s.base))
+        .header(header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!(r#"<meta name="csrf-token" content="{csrf}">"#)));
+    let body =
+        json!({"name": "from the cookie", "environment_id": s.boot().sandbox_id}).to_string();
+    let create = |token: Option<&str>| {
+        let mut req = http
+            .post(format!("{}/v1/access-keys", s.base))
+            .header(header::COOKIE, &session)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body.clone());
+        if let Some(t) = token {
+            req = req.header("x-csrf-token", t);
+        }
+        req.send()
+    };
+
+    // Act + Assert: no header, a wrong one, the right one.
+    let missing = create(None).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::FORBIDDEN);
+    let missing: Value = missing.json().await.unwrap();
+    assert_eq!(missing["error"]["code"], "forbidden");
+    let wrong = create(Some("0123456789abcdef")).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let ok = create(Some(&csrf)).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let ok: Value = ok.json().await.unwrap();
+    assert_eq!(ok["data"]["created_by"]["email"], json!(boot_email));
+
+    // A sign-in form without its CSRF field.
+    let (cookie, _) = login_form(&http, &s.base).await;
+    let r = post_login(
+        &http,
+        &s.base,
+        &cookie,
+        &[("email", &boot_email), ("password", &boot_password)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(r.headers(), "gh_session").is_none());
+}
+
+/// The session cookie is HttpOnly and SameSite=Lax (and not Secure over
+/// plain http); signing out clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_cookie_flags() {
+    // Arrange
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (email, password) = (s.boot().owner_email.clone(), s.boot().password.clone());
+
+    // Act
+    let (session, header_value) = http_sign_in(&s, &email, &password).await;
+
+    // Assert
+    let flags: Vec<&str> = header_value.split(';').map(str::trim).collect();
+    assert!(flags.contains(&"HttpOnly"), "{header_value}");
+    assert!(flags.contains(&"SameSite=Lax"), "{header_value}");
+    assert!(flags.contains(&"Path=/"), "{header_value}");
+    assert!(!flags.contains(&"Secure"), "http only: {header_value}");
+    let http = no_redirects();
+    let csrf: Value = http
+        .get(format!("{}/v1/session", s.base))
+        .header(header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let out = http
+        .post(format!("{}/logout", s.base))
+        .header(header::COOKIE, &session)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(form_body(&[(
+            "csrf",
+            csrf["data"]["csrf_token"].as_str().unwrap(),
+        )]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.headers()[header::LOCATION], "/login");
+    let (cleared, _) = set_cookie(out.headers(), "gh_session").unwrap();
+    assert_eq!(cleared, "gh_session=");
+    let gone = http
+        .get(format!("{}/", s.base))
+        .header(header::COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.headers()[header::LOCATION],
+        "/login",
+        "the session ended"
+    );
+}
+
+/// Sign-in is limited per IP: ten attempts in a minute are answered, the
+/// eleventh gets 429 with Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_is_rate_limited() {
+    // Arrange
+    let s = TestServer::start(Backend::Sqlite).await;
+    let email = s.boot().owner_email.clone();
+    let http = no_redirects();
+    let (cookie, csrf) = login_form(&http, &s.base).await;
+    let fields = [
+        ("email", email.as_str()),
+        ("password", "guess"),
+        ("csrf", csrf.as_str()),
+    ];
+    let attempt = || post_login(&http, &s.base, &cookie, &fields);
+
+    // Act + Assert
+    for i in 1..=10 {
+        let r = attempt().await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let limited = attempt().await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = limited.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(limited
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many sign-in attempts"));
+}
+
+/// The apps tab lists an app made with the API, shows its deployed
+/// requirements and its end users' connection states (never a secret), and
+/// erases an end user after confirmation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_tab_shows_requirements_and_end_users() {
+    // Arrange: a deployed public app, and an end user (with a slash and a
+    // space in their id) who connected OpenAI.
+    let s = TestServer::start(Backend::Sqlite).await;
+    let env = s.boot().sandbox_id.clone();
+    let app = s
+        .post(
+            "/v1/apps",
+            s.key(),
+            json!({"name": "Support agent", "environment_id": env, "access_type": "public"}),
+        )
+        .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{}", app.text);
+    let app_id = app.body["data"]["id"].as_str().unwrap().to_string();
+    let host = app.body["data"]["hostname"].as_str().unwrap().to_string();
+    let ver = s
+        .post(
+            &format!("/v1/apps/{app_id}/versions"),
+            s.key(),
+            json!({"requirements": [
+                {"name": "openai", "type": "connection", "title": "OpenAI",
+                 "description": "Drafts replies.",
+                 "spec": {"type": "connection", "data": {"type": "dynamiq.connections.OpenAI"}}},
+                {"name": "mail", "type": "action_connector_account", "title": "Gmail",
+                 "spec": {"type": "action_connector_account", "data": {"app_slug": "gmail"}}}
+            ]}),
+        )
+        .await;
+    assert_eq!(ver.status, StatusCode::CREATED, "{}", ver.text);
+    let ver_id = ver.body["data"]["id"].as_str().unwrap().to_string();
+    let dep = s
+        .post(
+            &format!("/v1/apps/{app_id}/deployments"),
+            s.key(),
+            json!({"version_id": ver_id}),
+        )
+        .await;
+    assert_eq!(dep.status, StatusCode::CREATED, "{}", dep.text);
+    let user = "acme/customer 42";
+    let minted = s
+        .call_host(
+            &host,
+            Method::POST,
+            "/v1/connect/tokens",
+            None,
+            Some(json!({"user_id": user})),
+        )
+        .await;
+    assert_eq!(minted.status, StatusCode::CREATED, "{}", minted.text);
+    let connect = minted.body["token"].as_str().unwrap().to_string();
+    let reqs = s.get("/v1/connect/requirements", &connect).await;
+    let openai_req = reqs.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "openai")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = "sk-never-shown-4242";
+    let cred = s
+        .post(
+            &format!("/v1/connect/requirements/{openai_req}/credentials"),
+            &connect,
+            json!({"type": "dynamiq.connections.OpenAI", "config": {"api_key": secret}}),
+        )
+        .await;
+    assert_eq!(cred.status, StatusCode::CREATED, "{}", cred.text);
+    let b = Browser::start().await;
+    let (email, password) = (s.boot().owner_email.clone(), s.boot().password.clone());
+    browser_sign_in(&b, &s, &email, &password).await;
+
+    // Act: open the apps tab and the app.
+    b.click("#tab-apps").await;
+    let row = format!("#apps tr[data-id=\"{app_id}\"]");
+    b.wait_for_text(&row, "Support agent").await;
+    let text = b.text(&row).await;
+    assert!(
+        text.contains(&host) && text.contains("Public") && text.contains(&ver_id),
+        "{text}"
+    );
+    b.click(&format!("{row} button")).await;
+
+    // Assert: requirements of the deployed version, and the end user.
+    b.wait_for_text("#requirements", "OpenAI").await;
+    let reqs = b.text("#requirements").await;
+    assert!(
+        reqs.contains("dynamiq.connections.OpenAI") && reqs.contains("gmail"),
+        "{reqs}"
+    );
+    let user_row = "#end-users tbody tr[data-user-id]";
+    b.wait_for_text(user_row, user).await;
+    let states = b.text(user_row).await;
+    assert!(
+        states.contains("openai active") && states.contains("mail missing"),
+        "{states}"
+    );
+    let page = b
+        .client
+        .execute("return document.documentElement.outerHTML", vec![])
+        .await
+        .unwrap();
+    assert!(!page.to_string().contains(secret), "no secret in the page");
+    b.wait_for_text("#requirements", "Met for 1 of 1 end user")
+        .await;
+    b.client
+        .execute(
+            "document.getElementById('app-detail').scrollIntoView({block: 'end'})",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&b, "dashboard-apps.png").await;
+
+    // Act: erase the end user, through the confirmation.
+    b.click(&format!("{user_row} button.erase")).await;
+    b.wait_until("the erase confirmation", || {
+        dialog_open(&b, "#confirm-erase")
+    })
+    .await;
+    assert!(b.text("#confirm-erase").await.contains(user));
+    b.click("#confirm-erase-submit").await;
+
+    // Assert
+    b.wait_for_text("#end-users-status", "Erased").await;
+    assert!(!b.exists(user_row).await);
+    let gone = s
+        .get(
+            &format!("/v1/end-users/acme%2Fcustomer%2042?environment_id={env}"),
+            s.key(),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.text);
+    b.close().await;
+}
