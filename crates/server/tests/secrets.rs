@@ -78,6 +78,78 @@ async fn exercise(s: &TestServer) -> Vec<String> {
         StatusCode::UNAUTHORIZED
     );
     secrets.push(bad);
+
+    // An end user's credentials and their connect token (through the
+    // app hostname, the connect routes, and the reveal route).
+    let app = s
+        .post(
+            "/v1/apps",
+            s.key(),
+            json!({"name": "Logs", "environment_id": b.sandbox_id}),
+        )
+        .await;
+    let (app_id, host) = (
+        app.body["data"]["id"].as_str().unwrap().to_string(),
+        app.body["data"]["hostname"].as_str().unwrap().to_string(),
+    );
+    let reqs = json!([{"name": "ai", "type": "connection",
+        "spec": {"type": "connection", "data": {"type": "dynamiq.connections.OpenAI"}}}]);
+    let ver = s
+        .post(
+            &format!("/v1/apps/{app_id}/versions"),
+            s.key(),
+            json!({"requirements": reqs}),
+        )
+        .await;
+    let ver_id = ver.body["data"]["id"].as_str().unwrap().to_string();
+    s.post(
+        &format!("/v1/apps/{app_id}/deployments"),
+        s.key(),
+        json!({"version_id": ver_id}),
+    )
+    .await;
+    let minted = s
+        .call_host(
+            &host,
+            reqwest::Method::POST,
+            "/v1/connect/tokens",
+            Some(s.key()),
+            Some(json!({"user_id": "u"})),
+        )
+        .await;
+    let connect_token = minted.body["token"].as_str().unwrap().to_string();
+    let reqs = s.get("/v1/connect/requirements", &connect_token).await;
+    let req_id = reqs.body["data"][0]["id"].as_str().unwrap().to_string();
+    let api_key = "sk-live-do-not-log-4f3e2d1c".to_string();
+    let r = s
+        .post(
+            &format!("/v1/connect/requirements/{req_id}/credentials"),
+            &connect_token,
+            json!({"type": "dynamiq.connections.OpenAI", "config": {"api_key": api_key}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let bad_config = s
+        .post(&format!("/v1/connect/requirements/{req_id}/credentials"), &connect_token,
+              json!({"type": "dynamiq.connections.OpenAI", "config": {"api_key": api_key, "extra": "also-secret-7a6b"}}))
+        .await;
+    assert_eq!(bad_config.status, StatusCode::BAD_REQUEST);
+    assert!(
+        !bad_config.text.contains(&api_key),
+        "error details never echo values"
+    );
+    let revealed = s
+        .get(
+            &format!("/v1/apps/{app_id}/end-users/u/credentials"),
+            s.key(),
+        )
+        .await;
+    assert_eq!(
+        revealed.body["data"][0]["config"]["api_key"],
+        api_key.as_str()
+    );
+    secrets.extend([connect_token, api_key, "also-secret-7a6b".to_string()]);
+
     s.state.usage().flush(s.state.store()).await;
     secrets
 }
