@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 use crate::{
     auth::{Auth, Principal},
     error::{ApiError, ApiResult, FieldErrors},
+    http::environments::visible_environment,
     http::{
         extract::{ApiJson, OptionalJson, QueryMap, RequestMeta},
         openapi::ErrorEnvelope,
@@ -212,16 +213,7 @@ pub async fn list(
         environment_id: p.reach.environment_id.clone(),
     };
     if let Some(env_id) = query.string("environment_id") {
-        let env = state
-            .store()
-            .environment(&env_id)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        if env.organization_id != p.organization_id()
-            || !p.reach.sees_environment(&env.project_id, &env.id)
-        {
-            return Err(ApiError::NotFound);
-        }
+        let env = visible_environment(&state, &p.reach, &env_id).await?;
         filter.environment_id = Some(env.id);
     }
     let found = state.store().list_apps(&filter, page).await?;
@@ -245,16 +237,7 @@ pub async fn create(
         .filter(|s| !s.is_empty())
         .or_else(|| p.reach.environment_id.clone())
         .ok_or_else(|| ApiError::field("environment_id", BLANK))?;
-    let env = state
-        .store()
-        .environment(&env_id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if env.organization_id != p.organization_id()
-        || !p.reach.sees_environment(&env.project_id, &env.id)
-    {
-        return Err(ApiError::NotFound);
-    }
+    let env = visible_environment(&state, &p.reach, &env_id).await?;
     let mut errors = FieldErrors::new();
     let name = errors.check("name", Name::parse(body.name.as_deref().unwrap_or("")));
     let slug = match body.slug.as_deref() {

@@ -17,6 +17,8 @@ use utoipa::ToSchema;
 use crate::{
     auth::Principal,
     error::{ApiError, ApiResult, FieldErrors},
+    http::environments::visible_environment,
+    http::projects::visible_project,
     http::{
         extract::{QueryMap, RequestMeta},
         response::{created, List},
@@ -65,16 +67,7 @@ pub async fn resolve_reach(
     let caller = &principal.reach;
     let wanted = match (project_id, environment_id) {
         (project, Some(env_id)) => {
-            let env = state
-                .store()
-                .environment(env_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            if env.organization_id != caller.organization_id
-                || !caller.sees_environment(&env.project_id, &env.id)
-            {
-                return Err(ApiError::NotFound);
-            }
+            let env = visible_environment(state, caller, env_id).await?;
             if project.is_some_and(|p| p != env.project_id) {
                 return Err(ApiError::field(
                     "project_id",
@@ -88,16 +81,7 @@ pub async fn resolve_reach(
             }
         }
         (Some(project_id), None) => {
-            let project = state
-                .store()
-                .project(project_id)
-                .await?
-                .ok_or(ApiError::NotFound)?;
-            if project.organization_id != caller.organization_id
-                || !caller.sees_project(&project.id)
-            {
-                return Err(ApiError::NotFound);
-            }
+            let project = visible_project(state, principal, project_id).await?;
             Reach {
                 organization_id: project.organization_id,
                 project_id: Some(project.id),
@@ -297,16 +281,7 @@ pub async fn list(
         let caller = &principal.reach;
         match env_filter.as_deref() {
             Some(env_id) => {
-                let env = state
-                    .store()
-                    .environment(env_id)
-                    .await?
-                    .ok_or(ApiError::NotFound)?;
-                if env.organization_id != caller.organization_id
-                    || !caller.sees_environment(&env.project_id, &env.id)
-                {
-                    return Err(ApiError::NotFound);
-                }
+                let env = visible_environment(state, caller, env_id).await?;
                 if project_filter
                     .as_deref()
                     .is_some_and(|p| p != env.project_id)
@@ -320,12 +295,7 @@ pub async fn list(
             }
             None => {
                 let id = project_filter.as_deref().unwrap_or_default();
-                let project = state.store().project(id).await?.ok_or(ApiError::NotFound)?;
-                if project.organization_id != caller.organization_id
-                    || !caller.sees_project(&project.id)
-                {
-                    return Err(ApiError::NotFound);
-                }
+                let project = visible_project(state, principal, id).await?;
                 (Some(project.id), caller.environment_id.clone())
             }
         }

@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 use crate::{
     auth::{Auth, Principal},
     error::{ApiError, ApiResult},
+    http::environments::visible_environment,
     http::{
         app_surface::parse_user_id,
         apps::{app_reach, visible_app},
@@ -113,16 +114,7 @@ async fn environment_of(
                 "cannot be blank (or use an environment-scoped key)",
             )
         })?;
-    let env = state
-        .store()
-        .environment(&id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if env.organization_id != p.organization_id()
-        || !p.reach.sees_environment(&env.project_id, &env.id)
-    {
-        return Err(ApiError::NotFound);
-    }
+    let env = visible_environment(state, &p.reach, &id).await?;
     Ok(env)
 }
 

@@ -6,6 +6,9 @@ use axum::{
     Router,
 };
 
+use gatehouse_core::Reach;
+use gatehouse_store::tenancy::Environment;
+
 use crate::{
     auth::Auth,
     error::{ApiError, ApiResult},
@@ -16,6 +19,26 @@ use crate::{
     },
     state::AppState,
 };
+
+/// A live environment that `reach` can see; 404 otherwise (existence is
+/// never revealed).
+pub async fn visible_environment(
+    state: &AppState,
+    reach: &Reach,
+    id: &str,
+) -> ApiResult<Environment> {
+    let env = state
+        .store()
+        .environment(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if env.organization_id != reach.organization_id
+        || !reach.sees_environment(&env.project_id, &env.id)
+    {
+        return Err(ApiError::NotFound);
+    }
+    Ok(env)
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/environments/{id}", get(show))
@@ -31,15 +54,6 @@ pub async fn show(
     Auth(p): Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Data<EnvironmentView>> {
-    let env = state
-        .store()
-        .environment(&id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    if env.organization_id != p.organization_id()
-        || !p.reach.sees_environment(&env.project_id, &env.id)
-    {
-        return Err(ApiError::NotFound);
-    }
+    let env = visible_environment(&state, &p.reach, &id).await?;
     Ok(ok(EnvironmentView::from(&env)))
 }
