@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     auth::{bearer, Principal},
     error::{ApiError, ApiResult},
-    http::surface::app_of,
+    http::{apps::app_reach, surface::app_of},
     signing::ConnectClaims,
     state::AppState,
 };
@@ -45,11 +45,7 @@ impl ConnectPrincipal {
     }
 
     pub fn reach(&self) -> Reach {
-        Reach {
-            organization_id: self.app.organization_id.clone(),
-            project_id: Some(self.app.project_id.clone()),
-            environment_id: Some(self.app.environment_id.clone()),
-        }
+        app_reach(&self.app)
     }
 }
 
@@ -216,12 +212,7 @@ impl FromRequestParts<AppState> for AppAccess {
                 "personal access tokens cannot be used on an app hostname; use an access key",
             ));
         }
-        let app_reach = Reach {
-            organization_id: app.organization_id.clone(),
-            project_id: Some(app.project_id.clone()),
-            environment_id: Some(app.environment_id.clone()),
-        };
-        if !principal.reach.covers(&app_reach) {
+        if !principal.reach.covers(&app_reach(&app)) {
             return Err(ApiError::forbidden(
                 "credential",
                 "this access key is for another project or environment",

@@ -74,13 +74,9 @@ impl RequirementState {
     }
 }
 
-/// The deployed version's requirements, each with the user's connection or
-/// account for it (if any). No deployed version: no requirements.
-pub async fn requirement_states(
-    state: &AppState,
-    app: &App,
-    user_id: &str,
-) -> ApiResult<Vec<RequirementState>> {
+/// The requirements of the app's deployed version (none when nothing is
+/// deployed).
+pub async fn deployed_requirements(state: &AppState, app: &App) -> ApiResult<Vec<Requirement>> {
     let Some(version_id) = app.deployed_version_id.as_deref() else {
         return Ok(Vec::new());
     };
@@ -94,11 +90,25 @@ pub async fn requirement_states(
                 app.id
             ))
         })?;
+    requirements_of(&version)
+}
+
+/// The deployed version's requirements, each with the user's connection or
+/// account for it (if any). No deployed version: no requirements.
+pub async fn requirement_states(
+    state: &AppState,
+    app: &App,
+    user_id: &str,
+) -> ApiResult<Vec<RequirementState>> {
+    let requirements = deployed_requirements(state, app).await?;
+    if requirements.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut connections = state
         .store()
         .connections_for_app(&app.environment_id, &app.id, user_id)
         .await?;
-    Ok(requirements_of(&version)?
+    Ok(requirements
         .into_iter()
         .map(|requirement| {
             let at = connections
@@ -233,10 +243,9 @@ async fn find_requirement(
     c: &ConnectPrincipal,
     id: &str,
 ) -> ApiResult<Requirement> {
-    requirement_states(state, &c.app, &c.claims.user_id)
+    deployed_requirements(state, &c.app)
         .await?
         .into_iter()
-        .map(|s| s.requirement)
         .find(|r| r.id == id)
         .ok_or(ApiError::NotFound)
 }

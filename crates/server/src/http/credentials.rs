@@ -236,13 +236,8 @@ pub async fn find_visible(
         .await?
         .ok_or(ApiError::NotFound)?;
     let c = &record.credential;
-    let reach = Reach {
-        organization_id: c.organization_id.clone(),
-        project_id: c.project_id.clone(),
-        environment_id: c.environment_id.clone(),
-    };
     let own = kind == TokenKind::AccessKey || c.user_id == principal.user_id();
-    if !own || !principal.reach.covers(&reach) {
+    if !own || !principal.reach.covers(&reach_of(&record)) {
         return Err(ApiError::NotFound);
     }
     Ok(record)
