@@ -36,6 +36,37 @@ impl Reach {
         }
     }
 
+    /// A project-wide reach.
+    pub fn project(organization_id: &str, project_id: &str) -> Self {
+        Self {
+            organization_id: organization_id.to_string(),
+            project_id: Some(project_id.to_string()),
+            environment_id: None,
+        }
+    }
+
+    /// One environment's reach.
+    pub fn environment(organization_id: &str, project_id: &str, environment_id: &str) -> Self {
+        Self {
+            organization_id: organization_id.to_string(),
+            project_id: Some(project_id.to_string()),
+            environment_id: Some(environment_id.to_string()),
+        }
+    }
+
+    /// `wanted`, when this reach wholly covers it: what a new credential
+    /// made by a credential of this reach may reach (SPEC §3).
+    pub fn grant(&self, wanted: Reach) -> Result<Reach, ReachError> {
+        if self.covers(&wanted) {
+            Ok(wanted)
+        } else {
+            Err(ReachError {
+                held: self.level(),
+                wanted: wanted.level(),
+            })
+        }
+    }
+
     /// True when a resource in this project (and environment, if any) is
     /// visible to this reach.
     pub fn sees_project(&self, project_id: &str) -> bool {
@@ -56,6 +87,25 @@ impl Reach {
             (None, _) => "organization",
             (Some(_), None) => "project",
             (Some(_), Some(_)) => "environment",
+        }
+    }
+}
+
+/// A credential asked for a reach wider than its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {held}-scoped credential cannot create a {wanted}-wide one")]
+pub struct ReachError {
+    pub held: &'static str,
+    pub wanted: &'static str,
+}
+
+impl ReachError {
+    /// The field that asked for too much: `environment_id` or `project_id`.
+    pub fn field(&self) -> &'static str {
+        if self.wanted == "environment" {
+            "environment_id"
+        } else {
+            "project_id"
         }
     }
 }
@@ -85,5 +135,24 @@ mod tests {
         let mut other_org = org.clone();
         other_org.organization_id = "org_2".into();
         assert!(!org.covers(&other_org));
+    }
+
+    /// A grant is the wanted reach when covered, else an error naming both
+    /// levels and the field that asked for too much.
+    #[test]
+    fn grants_never_widen() {
+        let env = r(Some("p1"), Some("e1"));
+        assert_eq!(r(None, None).grant(env.clone()), Ok(env.clone()));
+        let err = env.grant(r(Some("p1"), None)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a environment-scoped credential cannot create a project-wide one"
+        );
+        assert_eq!(err.field(), "project_id");
+        let err = r(Some("p1"), None)
+            .grant(r(Some("p2"), Some("e9")))
+            .unwrap_err();
+        assert_eq!(err.field(), "environment_id");
+        assert_eq!(Reach::environment("org_1", "p1", "e1"), env,);
     }
 }

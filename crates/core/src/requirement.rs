@@ -7,7 +7,12 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{new_id, validate::BLANK, IdKind};
+use crate::{
+    connection::{ConnectionKind, ConnectionStatus, Holding},
+    new_id,
+    validate::BLANK,
+    IdKind,
+};
 
 /// `connection` or `action_connector_account`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,18 +77,64 @@ impl Requirement {
             .flatten()
     }
 
-    /// True when a stored connection (`kind` = `connection`/`account`, its
-    /// type or app slug, and status) satisfies this requirement.
-    pub fn satisfied_by(&self, kind: &str, type_or_slug: &str, status: &str) -> bool {
+    /// True when `held` (a stored connection or account) satisfies this
+    /// requirement: the right kind, for the right type or app slug, active.
+    pub fn satisfied_by(&self, held: &impl Holding) -> bool {
+        if held.status() != ConnectionStatus::Active {
+            return false;
+        }
         match self.kind {
             RequirementType::Connection => {
-                kind == "connection"
-                    && status == "active"
-                    && self.connection_type() == Some(type_or_slug)
+                held.kind() == ConnectionKind::Connection
+                    && self.connection_type() == Some(held.type_or_slug())
             }
             RequirementType::ActionConnectorAccount => {
-                kind == "account" && status == "active" && self.app_slug() == Some(type_or_slug)
+                held.kind() == ConnectionKind::Account
+                    && self.app_slug() == Some(held.type_or_slug())
             }
+        }
+    }
+}
+
+/// A requirement of the deployed version and what the end user holds for
+/// it (matched by requirement name), if anything.
+#[derive(Debug, Clone)]
+pub struct RequirementState<C> {
+    pub requirement: Requirement,
+    pub held: Option<C>,
+}
+
+impl<C: Holding> RequirementState<C> {
+    /// Pairs each requirement with the connection or account held for its
+    /// name; what is held for no current requirement is dropped.
+    pub fn pair(requirements: Vec<Requirement>, mut held: Vec<C>) -> Vec<Self> {
+        requirements
+            .into_iter()
+            .map(|requirement| {
+                let at = held
+                    .iter()
+                    .position(|c| c.requirement_name() == requirement.name);
+                RequirementState {
+                    held: at.map(|i| held.swap_remove(i)),
+                    requirement,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether what is held satisfies the requirement.
+    pub fn satisfied(&self) -> bool {
+        self.held
+            .as_ref()
+            .is_some_and(|c| self.requirement.satisfied_by(c))
+    }
+
+    /// `completed` or `pending`, as the connect-token routes say it.
+    pub fn status_word(&self) -> &'static str {
+        if self.satisfied() {
+            "completed"
+        } else {
+            "pending"
         }
     }
 }
@@ -279,6 +330,59 @@ mod tests {
         (t == "dynamiq.connections.OpenAI").then(|| "OpenAI".to_string())
     }
 
+    /// A held connection for the tests: kind, type or slug, status, and
+    /// the requirement name (`openai` unless said otherwise).
+    #[derive(Debug, Clone, PartialEq)]
+    struct Held(ConnectionKind, String, ConnectionStatus);
+
+    impl Holding for Held {
+        fn requirement_name(&self) -> &str {
+            if self.0 == ConnectionKind::Account {
+                "mail"
+            } else {
+                "openai"
+            }
+        }
+        fn kind(&self) -> ConnectionKind {
+            self.0
+        }
+        fn type_or_slug(&self) -> &str {
+            &self.1
+        }
+        fn status(&self) -> ConnectionStatus {
+            self.2
+        }
+    }
+
+    /// Requirements pair with what is held under their name; only an
+    /// active holding of the right type completes one.
+    #[test]
+    fn requirement_states_pair_by_name() {
+        let input = json!([
+            {"name": "openai", "type": "connection", "spec": {"type": "connection", "data": {"type": "dynamiq.connections.OpenAI"}}},
+            {"name": "mail", "type": "action_connector_account", "spec": {"type": "action_connector_account", "data": {"app_slug": "gmail"}}},
+        ]);
+        let reqs = parse_requirements(&input, known).unwrap();
+        let active = Held(
+            ConnectionKind::Connection,
+            "dynamiq.connections.OpenAI".into(),
+            ConnectionStatus::Active,
+        );
+        let expired_mail = Held(
+            ConnectionKind::Account,
+            "gmail".into(),
+            ConnectionStatus::Expired,
+        );
+        let states = RequirementState::pair(reqs.clone(), vec![expired_mail, active.clone()]);
+        assert_eq!(states[0].held.as_ref(), Some(&active));
+        assert_eq!(states[0].status_word(), "completed");
+        assert!(states[1].held.is_some());
+        assert!(!states[1].satisfied());
+        assert_eq!(states[1].status_word(), "pending");
+        let none = RequirementState::<Held>::pair(reqs, Vec::new());
+        assert!(none.iter().all(|s| !s.satisfied()));
+    }
+
     /// Both kinds parse; the pipedream alias is stored as action_connector_account.
     #[test]
     fn parses_both_kinds_and_alias() {
@@ -297,10 +401,13 @@ mod tests {
         let stored = serde_json::to_value(&reqs[1]).unwrap();
         assert_eq!(stored["type"], "action_connector_account");
         assert_eq!(stored["spec"]["type"], "action_connector_account");
-        assert!(reqs[0].satisfied_by("connection", "dynamiq.connections.OpenAI", "active"));
-        assert!(!reqs[0].satisfied_by("connection", "dynamiq.connections.OpenAI", "pending"));
-        assert!(reqs[1].satisfied_by("account", "gmail", "active"));
-        assert!(!reqs[1].satisfied_by("connection", "gmail", "active"));
+        let held = |kind, ty: &str, status| Held(kind, ty.to_string(), status);
+        use ConnectionKind::{Account, Connection};
+        use ConnectionStatus::{Active, Expired};
+        assert!(reqs[0].satisfied_by(&held(Connection, "dynamiq.connections.OpenAI", Active)));
+        assert!(!reqs[0].satisfied_by(&held(Connection, "dynamiq.connections.OpenAI", Expired)));
+        assert!(reqs[1].satisfied_by(&held(Account, "gmail", Active)));
+        assert!(!reqs[1].satisfied_by(&held(Connection, "gmail", Active)));
     }
 
     /// Errors name the field by its dotted path.

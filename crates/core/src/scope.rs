@@ -128,6 +128,49 @@ impl ScopeSet {
     }
 }
 
+/// Why a set of scopes cannot be granted to a new credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GrantError {
+    /// An explicit, empty list (input error).
+    #[error("must name at least one scope")]
+    Empty,
+    /// A name that is not a scope (input error).
+    #[error("unknown scope {0:?}")]
+    Unknown(String),
+    /// Scopes the granting credential does not hold itself (forbidden).
+    #[error("exceeds the caller's scopes: {}", names(.0))]
+    Exceeds(ScopeSet),
+}
+
+fn names(set: &ScopeSet) -> String {
+    set.names().join(", ")
+}
+
+impl ScopeSet {
+    /// The scopes of `self` that `held` lacks.
+    pub fn excess_over(self, held: ScopeSet) -> ScopeSet {
+        ScopeSet(self.0 & !held.0)
+    }
+
+    /// The scopes a new credential gets from a caller holding `held`
+    /// (SPEC §3): the `requested` names, or by default everything held
+    /// except `connections:reveal`; never more than `held`.
+    pub fn grant(held: ScopeSet, requested: Option<&[String]>) -> Result<ScopeSet, GrantError> {
+        let scopes = match requested {
+            None => return Ok(held.without(Scope::ConnectionsReveal)),
+            Some([]) => return Err(GrantError::Empty),
+            Some(names) => ScopeSet::parse_names(names.iter().map(String::as_str))
+                .map_err(GrantError::Unknown)?,
+        };
+        let excess = scopes.excess_over(held);
+        if excess == ScopeSet::EMPTY {
+            Ok(scopes)
+        } else {
+            Err(GrantError::Exceeds(excess))
+        }
+    }
+}
+
 impl FromIterator<Scope> for ScopeSet {
     fn from_iter<T: IntoIterator<Item = Scope>>(iter: T) -> Self {
         let mut set = ScopeSet::EMPTY;
@@ -186,11 +229,7 @@ impl Role {
     }
 }
 
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::text_enum!(Role, "role");
 
 #[cfg(test)]
 mod tests {
@@ -208,6 +247,35 @@ mod tests {
         assert!(viewer.iter().all(Scope::is_read));
         assert!(viewer.contains(Scope::AuditRead));
         assert_eq!(viewer.iter().count(), 7);
+    }
+
+    /// A grant defaults to what is held minus reveal, and never exceeds it.
+    #[test]
+    fn grants() {
+        let held = Role::Developer.scopes();
+        let granted = ScopeSet::grant(held, None).unwrap();
+        assert_eq!(granted, held.without(Scope::ConnectionsReveal));
+        let asked = vec!["keys:read".to_string()];
+        assert_eq!(
+            ScopeSet::grant(held, Some(&asked)),
+            Ok([Scope::KeysRead].into_iter().collect())
+        );
+        assert_eq!(ScopeSet::grant(held, Some(&[])), Err(GrantError::Empty));
+        let unknown = vec!["keys:read".to_string(), "root".to_string()];
+        assert_eq!(
+            ScopeSet::grant(held, Some(&unknown)),
+            Err(GrantError::Unknown("root".into()))
+        );
+        let beyond = vec![
+            "projects:write".to_string(),
+            "connections:reveal".to_string(),
+            "apps:read".to_string(),
+        ];
+        let err = ScopeSet::grant(held, Some(&beyond)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "exceeds the caller's scopes: connections:reveal, projects:write"
+        );
     }
 
     /// The stored form round-trips and never grants unknown names.

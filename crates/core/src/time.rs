@@ -24,6 +24,19 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
+/// An optional expiry as a client sends it: RFC 3339, strictly after `now`
+/// (Unix ms).
+pub fn parse_expiry(raw: Option<&str>, now: i64) -> Result<Option<i64>, String> {
+    match raw {
+        None => Ok(None),
+        Some(text) => match parse_rfc3339(text) {
+            Some(at) if at > now => Ok(Some(at)),
+            Some(_) => Err("must be in the future".into()),
+            None => Err("must be an RFC 3339 timestamp such as 2030-01-01T00:00:00Z".into()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +50,21 @@ mod tests {
             Some(1_700_000_000_000)
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    /// An expiry must be a timestamp after the given now.
+    #[test]
+    fn expiries() {
+        let now = 1_700_000_000_000;
+        assert_eq!(parse_expiry(None, now), Ok(None));
+        assert_eq!(
+            parse_expiry(Some("2023-11-14T22:13:21Z"), now),
+            Ok(Some(1_700_000_001_000))
+        );
+        assert_eq!(
+            parse_expiry(Some("2023-11-14T22:13:20Z"), now),
+            Err("must be in the future".into())
+        );
+        assert!(parse_expiry(Some("soon"), now).is_err());
     }
 }

@@ -43,6 +43,8 @@ impl TokenKind {
     }
 }
 
+crate::text_enum!(TokenKind, "token kind");
+
 /// The configured prefixes (`dyn_` and `dyn_pat_` by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenPrefixes {

@@ -167,6 +167,70 @@ impl Hostname {
     }
 }
 
+string_newtype!(
+    /// The platform's id for one of its end users: 1–250 characters, not
+    /// blank, no control characters. Kept exactly as given.
+    UserId
+);
+
+impl UserId {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.trim().is_empty() {
+            return Err(BLANK.into());
+        }
+        if raw.chars().count() > 250 {
+            return Err("must be at most 250 characters".into());
+        }
+        if raw.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(raw.to_string()))
+    }
+}
+
+string_newtype!(
+    /// Where the hosted page sends an end user afterwards: an absolute
+    /// `https://` URL, or `http://` for `localhost` and `*.localhost`,
+    /// without credentials in it. Kept exactly as given.
+    RedirectUrl
+);
+
+impl RedirectUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bad = || "must be an absolute https URL (http only for localhost)".to_string();
+        let url = url::Url::parse(raw).map_err(|_| bad())?;
+        let host = url.host_str().ok_or_else(bad)?.to_ascii_lowercase();
+        let local = host == "localhost" || host.ends_with(".localhost");
+        match url.scheme() {
+            "https" => {}
+            "http" if local => {}
+            _ => return Err(bad()),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not contain credentials".into());
+        }
+        Ok(Self(raw.to_string()))
+    }
+}
+
+/// A `Host` header value as hosts are compared (SPEC §1): lower-cased,
+/// without the port and one trailing dot. `None` for an empty value.
+pub fn normalize_host(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        // [v6]:port
+        let end = rest.find(']')?;
+        &raw[..end + 2]
+    } else {
+        match raw.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => raw,
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
 /// A new password: at least 12 characters, at most 1024.
 pub fn check_password(raw: &str) -> Result<(), String> {
     let n = raw.chars().count();
@@ -225,6 +289,51 @@ mod tests {
         assert!(Hostname::parse("exa mple.com").is_err());
         assert!(Hostname::parse("-bad.example.com").is_err());
         assert!(Hostname::parse("[::1]").is_err());
+    }
+
+    /// User ids are kept as given, bounded, and free of control characters.
+    #[test]
+    fn user_ids() {
+        assert_eq!(
+            UserId::parse(" customer 7 ").map(UserId::into_inner),
+            Ok(" customer 7 ".into())
+        );
+        assert_eq!(UserId::parse("  "), Err(BLANK.into()));
+        assert!(UserId::parse(&"é".repeat(250)).is_ok());
+        assert!(UserId::parse(&"é".repeat(251)).is_err());
+        assert!(UserId::parse("a\nb").is_err());
+    }
+
+    /// Redirects are https, or http on localhost only, never with credentials.
+    #[test]
+    fn redirect_urls() {
+        assert!(RedirectUrl::parse("https://app.example.com/done?x=1").is_ok());
+        assert!(RedirectUrl::parse("http://localhost:3000/done").is_ok());
+        assert!(RedirectUrl::parse("http://acme.localhost/done").is_ok());
+        assert!(RedirectUrl::parse("http://example.com/done").is_err());
+        assert!(RedirectUrl::parse("http://localhost.example.com/done").is_err());
+        assert!(RedirectUrl::parse("javascript:alert(1)").is_err());
+        assert!(RedirectUrl::parse("/relative").is_err());
+        assert_eq!(
+            RedirectUrl::parse("https://user:pw@example.com/"),
+            Err("must not contain credentials".into())
+        );
+    }
+
+    /// Hosts compare case-insensitively, without port or one trailing dot.
+    #[test]
+    fn normalises_hosts() {
+        assert_eq!(
+            normalize_host("Acme.Apps.Localhost:8080").as_deref(),
+            Some("acme.apps.localhost")
+        );
+        assert_eq!(
+            normalize_host("acme.apps.localhost.").as_deref(),
+            Some("acme.apps.localhost")
+        );
+        assert_eq!(normalize_host("[::1]:8080").as_deref(), Some("[::1]"));
+        assert_eq!(normalize_host("127.0.0.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(normalize_host(""), None);
     }
 
     /// Emails are lower-cased and need a domain with a dot.

@@ -42,8 +42,8 @@ pub struct Principal {
 
 impl Principal {
     fn from_record(record: CredentialRecord) -> Option<Self> {
-        let kind = TokenKind::parse(&record.credential.kind)?;
-        let role = Role::parse(&record.user_role).filter(|_| record.user_deleted_at.is_none());
+        let kind = record.credential.kind;
+        let role = Some(record.user_role).filter(|_| record.user_deleted_at.is_none());
         let stored = ScopeSet::from_storage(&record.credential.scopes);
         let scopes = match kind {
             TokenKind::AccessKey => stored,

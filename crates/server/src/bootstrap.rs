@@ -120,7 +120,7 @@ pub async fn init(
         organization_id: organization.id.clone(),
         email: owner_email.as_str().to_string(),
         password_hash: passwords::hash(password.clone()).await?,
-        role: "owner".into(),
+        role: gatehouse_core::Role::Owner,
         created_at: now,
         deleted_at: None,
     };

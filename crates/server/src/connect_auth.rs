@@ -189,7 +189,7 @@ impl FromRequestParts<AppState> for AppAccess {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         let app = app_of(parts).ok_or(ApiError::NotFound)?;
         let Some(raw) = bearer(parts)? else {
-            return if app.access_type == "public" {
+            return if app.access_type == gatehouse_core::AccessType::Public {
                 Ok(AppAccess { app, key: None })
             } else {
                 Err(ApiError::Unauthorized("missing"))

@@ -110,24 +110,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict(what) => {
-                ApiError::conflict(conflict_field(&what), "is already taken")
-            }
+            StoreError::Conflict { field } => ApiError::conflict(field, "is already taken"),
             other => ApiError::Internal(other.into()),
         }
-    }
-}
-
-/// Names the API field behind a unique index, for `details`.
-fn conflict_field(constraint: &str) -> &'static str {
-    if constraint.contains("email") {
-        "email"
-    } else if constraint.contains("hostname") {
-        "hostname"
-    } else if constraint.contains("slug") {
-        "slug"
-    } else {
-        "name"
     }
 }
 

@@ -31,7 +31,7 @@ pub fn credential(prefixes: &TokenPrefixes, spec: CredentialSpec<'_>) -> (Creden
     };
     let row = Credential {
         id: new_id(id_kind),
-        kind: spec.kind.as_str().to_string(),
+        kind: spec.kind,
         name: spec.name.to_string(),
         organization_id: spec.reach.organization_id.clone(),
         project_id: spec.reach.project_id.clone(),

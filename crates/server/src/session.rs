@@ -12,7 +12,7 @@ use axum::{
     http::{header, request::Parts, HeaderValue, Method},
     response::{IntoResponse, Redirect, Response},
 };
-use gatehouse_core::{new_id, time::now_ms, token::TokenHash, IdKind, Reach, Role, TokenKind};
+use gatehouse_core::{new_id, time::now_ms, token::TokenHash, IdKind, Reach, TokenKind};
 use gatehouse_store::{
     credentials::{Credential, CredentialRecord},
     members::User,
@@ -97,11 +97,11 @@ pub fn set_cookie(
 
 fn principal_of(record: SessionRecord) -> Option<Principal> {
     let SessionRecord { session, user } = record;
-    let role = Role::parse(&user.role)?;
+    let role = user.role;
     let reach = Reach::organization(&user.organization_id);
     let credential = Credential {
         id: session.id.clone(),
-        kind: TokenKind::PersonalAccessToken.as_str().to_string(),
+        kind: TokenKind::PersonalAccessToken,
         name: "Dashboard session".into(),
         organization_id: user.organization_id.clone(),
         project_id: None,
@@ -122,7 +122,7 @@ fn principal_of(record: SessionRecord) -> Option<Principal> {
         record: CredentialRecord {
             credential,
             user_email: user.email.clone(),
-            user_role: user.role.clone(),
+            user_role: user.role,
             user_deleted_at: None,
         },
         role: Some(role),

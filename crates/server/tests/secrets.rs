@@ -225,7 +225,7 @@ async fn last_used_at_is_batched(backend: Backend) {
     let stored = s
         .state
         .store()
-        .credential("access_key", &id)
+        .credential(gatehouse_core::TokenKind::AccessKey, &id)
         .await
         .unwrap()
         .unwrap();
@@ -238,7 +238,7 @@ async fn last_used_at_is_batched(backend: Backend) {
     let stored = s
         .state
         .store()
-        .credential("access_key", &id)
+        .credential(gatehouse_core::TokenKind::AccessKey, &id)
         .await
         .unwrap()
         .unwrap();

@@ -1,7 +1,9 @@
 //! Apps, their immutable versions, and which version is deployed.
 
+use gatehouse_core::AccessType;
+
 use crate::{
-    error::{Result, StoreError},
+    error::{unique, Result},
     on_pool,
     page::{Page, PageRequest},
     Store,
@@ -17,8 +19,8 @@ pub struct App {
     pub slug: String,
     /// Lower-case, no port, no trailing dot.
     pub hostname: String,
-    /// `private` or `public`.
-    pub access_type: String,
+    #[sqlx(try_from = "String")]
+    pub access_type: AccessType,
     pub deployed_version_id: Option<String>,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
@@ -41,9 +43,14 @@ pub struct AppFilter {
     pub environment_id: Option<String>,
 }
 
+/// The unique indexes of `apps`: one hostname per deployment, one slug per
+/// environment.
+const APP_UNIQUE: &[(&str, &str)] = &[("hostname", "hostname"), ("slug", "slug")];
+
 const APP_COLUMNS: &str = "id, organization_id, project_id, environment_id, name, slug, hostname, access_type, deployed_version_id, created_at, deleted_at";
 
 impl Store {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_app(&self, app: &App) -> Result<()> {
         on_pool!(self, |p| {
             sqlx::query(
@@ -57,16 +64,17 @@ impl Store {
             .bind(&app.name)
             .bind(&app.slug)
             .bind(&app.hostname)
-            .bind(&app.access_type)
+            .bind(app.access_type.as_str())
             .bind(app.created_at)
             .execute(p)
             .await
-            .map_err(StoreError::from_write)?;
+            .map_err(unique(APP_UNIQUE))?;
         });
         Ok(())
     }
 
     /// A live app by id.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn app(&self, id: &str) -> Result<Option<App>> {
         let q = format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND deleted_at IS NULL");
         Ok(on_pool!(self, |p| sqlx::query_as(&q)
@@ -77,6 +85,7 @@ impl Store {
 
     /// The live app serving `hostname` (already normalised), whose
     /// environment is live too.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn app_by_hostname(&self, hostname: &str) -> Result<Option<App>> {
         let q = "SELECT a.id, a.organization_id, a.project_id, a.environment_id, a.name, a.slug, a.hostname, a.access_type, \
                  a.deployed_version_id, a.created_at, a.deleted_at FROM apps a JOIN environments e ON e.id = a.environment_id \
@@ -88,6 +97,7 @@ impl Store {
     }
 
     /// Live apps matching `filter`, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_apps(&self, f: &AppFilter, page: PageRequest) -> Result<Page<App>> {
         let cond = "organization_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR project_id = $2) AND ($3 IS NULL OR environment_id = $3)";
         let list = format!(
@@ -114,22 +124,24 @@ impl Store {
     }
 
     /// Writes an app's mutable fields (name, hostname, access type).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn update_app(&self, app: &App) -> Result<()> {
         on_pool!(self, |p| {
             sqlx::query("UPDATE apps SET name = $1, hostname = $2, access_type = $3 WHERE id = $4 AND deleted_at IS NULL")
                 .bind(&app.name)
                 .bind(&app.hostname)
-                .bind(&app.access_type)
+                .bind(app.access_type.as_str())
                 .bind(&app.id)
                 .execute(p)
                 .await
-                .map_err(StoreError::from_write)?;
+                .map_err(unique(APP_UNIQUE))?;
         });
         Ok(())
     }
 
     /// Soft-deletes an app: its hostname is freed, its connect tokens stop
     /// working, and its end users' connections are deleted.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_app(&self, id: &str, at: i64) -> Result<()> {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
@@ -147,6 +159,7 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_version(&self, v: &AppVersion) -> Result<()> {
         on_pool!(self, |p| {
             sqlx::query("INSERT INTO app_versions (id, app_id, requirements, created_at) VALUES ($1, $2, $3, $4)")
@@ -160,6 +173,7 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn version(&self, app_id: &str, id: &str) -> Result<Option<AppVersion>> {
         Ok(on_pool!(self, |p| {
             sqlx::query_as("SELECT id, app_id, requirements, created_at FROM app_versions WHERE id = $1 AND app_id = $2")
@@ -171,6 +185,7 @@ impl Store {
     }
 
     /// An app's versions, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_versions(&self, app_id: &str, page: PageRequest) -> Result<Page<AppVersion>> {
         Ok(on_pool!(self, |p| {
             let items = sqlx::query_as(
@@ -189,6 +204,7 @@ impl Store {
         }))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn deploy(&self, app_id: &str, version_id: &str) -> Result<()> {
         on_pool!(self, |p| {
             sqlx::query(

@@ -59,6 +59,7 @@ macro_rules! insert_event {
 pub(crate) use insert_event;
 
 impl Store {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn record_event(&self, event: &AuditEvent) -> Result<()> {
         on_pool!(self, |p| {
             insert_event!(event).execute(p).await?;
@@ -67,6 +68,7 @@ impl Store {
     }
 
     /// Events matching `filter`, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_events(
         &self,
         filter: &AuditFilter,

@@ -1,26 +1,29 @@
 //! End users of apps, their connections and linked accounts, and
 //! connect-token revocations.
 
+use gatehouse_core::connection::{ConnectionKind, ConnectionStatus, Holding};
+
 use crate::{
-    error::Result,
+    error::{unique, Result},
     on_pool,
     page::{Page, PageRequest},
     Store,
 };
 
-/// A connection (`kind = connection`) or linked account (`kind = account`).
+/// A connection or a linked account.
 #[derive(Clone, sqlx::FromRow)]
 pub struct ConnectionRow {
     pub id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: ConnectionKind,
     pub environment_id: String,
     pub app_id: String,
     pub user_id: String,
     pub requirement_name: String,
     /// The connection type, or the action connector's `app_slug`.
     pub r#type: String,
-    /// `active`, `pending` or `failed`.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: ConnectionStatus,
     pub label: Option<String>,
     pub sealed_config: Option<Vec<u8>>,
     pub master_key_id: Option<String>,
@@ -39,6 +42,24 @@ impl std::fmt::Debug for ConnectionRow {
     }
 }
 
+impl Holding for ConnectionRow {
+    fn requirement_name(&self) -> &str {
+        &self.requirement_name
+    }
+
+    fn kind(&self) -> ConnectionKind {
+        self.kind
+    }
+
+    fn type_or_slug(&self) -> &str {
+        &self.r#type
+    }
+
+    fn status(&self) -> ConnectionStatus {
+        self.status
+    }
+}
+
 /// One end user in a listing.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndUserSummary {
@@ -50,6 +71,7 @@ const CONNECTION_COLUMNS: &str = "id, kind, environment_id, app_id, user_id, req
 
 impl Store {
     /// Records that `user_id` used `app_id` (idempotent).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn touch_end_user(
         &self,
         environment_id: &str,
@@ -73,6 +95,7 @@ impl Store {
     }
 
     /// When the end user first appeared in the environment, if they exist.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn end_user(
         &self,
         environment_id: &str,
@@ -90,6 +113,7 @@ impl Store {
     }
 
     /// End users of an environment (optionally of one app), by user id.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_end_users(
         &self,
         environment_id: &str,
@@ -119,6 +143,7 @@ impl Store {
     }
 
     /// Every connection and account of an end user in an environment.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connections_of_user(
         &self,
         environment_id: &str,
@@ -133,6 +158,7 @@ impl Store {
     }
 
     /// The end user's connections and accounts for one app.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connections_for_app(
         &self,
         environment_id: &str,
@@ -154,6 +180,7 @@ impl Store {
 
     /// Stores `row`, replacing whatever the user had for the same
     /// requirement, in one transaction. Returns the replaced row's id.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn replace_connection(&self, row: &ConnectionRow) -> Result<Option<String>> {
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
@@ -170,26 +197,28 @@ impl Store {
                 "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             ))
             .bind(&row.id)
-            .bind(&row.kind)
+            .bind(row.kind.as_str())
             .bind(&row.environment_id)
             .bind(&row.app_id)
             .bind(&row.user_id)
             .bind(&row.requirement_name)
             .bind(&row.r#type)
-            .bind(&row.status)
+            .bind(row.status.as_str())
             .bind(&row.label)
             .bind(&row.sealed_config)
             .bind(&row.master_key_id)
             .bind(row.created_at)
             .bind(row.updated_at)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(unique(&[("id", "id"), ("requirement_name", "requirement")]))?;
             tx.commit().await?;
             old
         }))
     }
 
     /// Deletes the user's connection or account for a requirement.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_connection_for_requirement(
         &self,
         environment_id: &str,
@@ -211,6 +240,7 @@ impl Store {
     }
 
     /// Deletes one connection or account of the user by id.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_connection(
         &self,
         environment_id: &str,
@@ -229,6 +259,7 @@ impl Store {
     }
 
     /// Refuses the user's connect tokens issued at or before `at_seconds`.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_end_user_tokens(
         &self,
         environment_id: &str,
@@ -250,6 +281,7 @@ impl Store {
     }
 
     /// The time (seconds) up to which the user's tokens are revoked.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn end_user_revoked_at(
         &self,
         environment_id: &str,
@@ -267,6 +299,7 @@ impl Store {
     /// Erases everything of an end user in an environment (connections,
     /// accounts, app links) and revokes their tokens, in one transaction.
     /// Returns how many connections and accounts were deleted.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn erase_end_user(
         &self,
         environment_id: &str,
@@ -302,6 +335,7 @@ impl Store {
     }
 
     /// Revokes one connect token by its `jti` until `expires_at` (seconds).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_connect_token(&self, jti: &str, expires_at: i64) -> Result<()> {
         on_pool!(self, |p| {
             sqlx::query("INSERT INTO revoked_connect_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
@@ -313,6 +347,7 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connect_token_revoked(&self, jti: &str) -> Result<bool> {
         let found: Option<i64> = on_pool!(self, |p| {
             sqlx::query_scalar("SELECT expires_at FROM revoked_connect_tokens WHERE jti = $1")
@@ -324,6 +359,7 @@ impl Store {
     }
 
     /// Forgets revocations of tokens that have expired anyway.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn purge_connect_revocations(
         &self,
         now_seconds: i64,

@@ -1,8 +1,10 @@
 //! Access keys and personal access tokens: one table, told apart by `kind`.
 //! Only the SHA-256 of a token is stored; lookups are by that hash.
 
+use gatehouse_core::{Role, TokenKind};
+
 use crate::{
-    error::{Result, StoreError},
+    error::{unique, Result},
     on_pool,
     page::{Page, PageRequest},
     Store,
@@ -11,8 +13,8 @@ use crate::{
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Credential {
     pub id: String,
-    /// `access_key` or `personal_access_token`.
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: TokenKind,
     pub name: String,
     pub organization_id: String,
     pub project_id: Option<String>,
@@ -38,15 +40,16 @@ pub struct CredentialRecord {
     #[sqlx(flatten)]
     pub credential: Credential,
     pub user_email: String,
-    pub user_role: String,
+    #[sqlx(try_from = "String")]
+    pub user_role: Role,
     pub user_deleted_at: Option<i64>,
 }
 
 /// Which credentials to list.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CredentialFilter {
     pub organization_id: String,
-    pub kind: String,
+    pub kind: TokenKind,
     /// Only this user's (PATs are listed per owner).
     pub user_id: Option<String>,
     pub project_id: Option<String>,
@@ -64,7 +67,7 @@ macro_rules! insert_credential {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&$c.id)
-        .bind(&$c.kind)
+        .bind($c.kind.as_str())
         .bind(&$c.name)
         .bind(&$c.organization_id)
         .bind(&$c.project_id)
@@ -83,22 +86,27 @@ macro_rules! insert_credential {
 }
 pub(crate) use insert_credential;
 
+/// The unique index of `credentials`: the token hash.
+const CREDENTIAL_UNIQUE: &[(&str, &str)] = &[("token_hash", "token")];
+
 const RECORD_SELECT: &str =
     "SELECT c.*, u.email AS user_email, u.role AS user_role, u.deleted_at AS user_deleted_at \
                              FROM credentials c JOIN users u ON u.id = c.user_id";
 
 impl Store {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_credential(&self, c: &Credential) -> Result<()> {
         on_pool!(self, |p| {
             insert_credential!(c)
                 .execute(p)
                 .await
-                .map_err(StoreError::from_write)?;
+                .map_err(unique(CREDENTIAL_UNIQUE))?;
         });
         Ok(())
     }
 
     /// The credential whose token hashes to `hash`, whatever its state.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn credential_by_hash(&self, hash: &[u8]) -> Result<Option<CredentialRecord>> {
         let q = format!("{RECORD_SELECT} WHERE c.token_hash = $1");
         Ok(on_pool!(self, |p| sqlx::query_as(&q)
@@ -108,16 +116,18 @@ impl Store {
     }
 
     /// One credential of `kind` by id.
-    pub async fn credential(&self, kind: &str, id: &str) -> Result<Option<CredentialRecord>> {
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn credential(&self, kind: TokenKind, id: &str) -> Result<Option<CredentialRecord>> {
         let q = format!("{RECORD_SELECT} WHERE c.id = $1 AND c.kind = $2");
         Ok(on_pool!(self, |p| sqlx::query_as(&q)
             .bind(id)
-            .bind(kind)
+            .bind(kind.as_str())
             .fetch_optional(p)
             .await?))
     }
 
     /// Credentials matching `filter`, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_credentials(
         &self,
         f: &CredentialFilter,
@@ -131,7 +141,7 @@ impl Store {
         macro_rules! bind_filter {
             ($q:expr) => {
                 $q.bind(&f.organization_id)
-                    .bind(&f.kind)
+                    .bind(f.kind.as_str())
                     .bind(&f.user_id)
                     .bind(&f.project_id)
                     .bind(&f.environment_id)
@@ -153,6 +163,7 @@ impl Store {
     }
 
     /// Revokes a credential; false when it was already revoked.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_credential(&self, id: &str, at: i64) -> Result<bool> {
         let done = on_pool!(self, |p| {
             sqlx::query(
@@ -169,6 +180,7 @@ impl Store {
 
     /// Stores `new` and makes `old_id` expire at `old_expires_at` (never
     /// later than it already would), in one transaction.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rotate_credential(
         &self,
         old_id: &str,
@@ -180,7 +192,7 @@ impl Store {
             insert_credential!(new)
                 .execute(&mut *tx)
                 .await
-                .map_err(StoreError::from_write)?;
+                .map_err(unique(CREDENTIAL_UNIQUE))?;
             sqlx::query(
                 "UPDATE credentials SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > $1 THEN $1 ELSE expires_at END WHERE id = $2",
             )
@@ -195,6 +207,7 @@ impl Store {
 
     /// Records when credentials were last used, in one transaction; a
     /// stored time is never moved backwards.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn touch_credentials(&self, used: &[(String, i64)]) -> Result<()> {
         if used.is_empty() {
             return Ok(());

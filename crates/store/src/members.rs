@@ -1,7 +1,9 @@
 //! Dashboard users and their membership (role) in the organization.
 
+use gatehouse_core::Role;
+
 use crate::{
-    error::{Result, StoreError},
+    error::{unique, Result},
     on_pool,
     page::{Page, PageRequest},
     Store,
@@ -14,7 +16,8 @@ pub struct User {
     pub email: String,
     /// An argon2id PHC string; never the password.
     pub password_hash: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
 }
@@ -38,7 +41,7 @@ macro_rules! insert_user {
         .bind(&$u.organization_id)
         .bind(&$u.email)
         .bind(&$u.password_hash)
-        .bind(&$u.role)
+        .bind($u.role.as_str())
         .bind($u.created_at)
     };
 }
@@ -48,17 +51,19 @@ const USER_COLUMNS: &str =
     "id, organization_id, email, password_hash, role, created_at, deleted_at";
 
 impl Store {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_user(&self, user: &User) -> Result<()> {
         on_pool!(self, |p| {
             insert_user!(user)
                 .execute(p)
                 .await
-                .map_err(StoreError::from_write)?;
+                .map_err(unique(&[("email", "email")]))?;
         });
         Ok(())
     }
 
     /// An active member.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn user(&self, id: &str) -> Result<Option<User>> {
         let q = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND deleted_at IS NULL");
         Ok(on_pool!(self, |p| sqlx::query_as(&q)
@@ -68,6 +73,7 @@ impl Store {
     }
 
     /// An active member by (lower-cased) email.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         let q = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1 AND deleted_at IS NULL");
         Ok(on_pool!(self, |p| sqlx::query_as(&q)
@@ -77,6 +83,7 @@ impl Store {
     }
 
     /// Active members of an organization, oldest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_users(&self, org: &str, page: PageRequest) -> Result<Page<User>> {
         let list = format!(
             "SELECT {USER_COLUMNS} FROM users WHERE organization_id = $1 AND deleted_at IS NULL ORDER BY id ASC LIMIT $2 OFFSET $3"
@@ -99,6 +106,7 @@ impl Store {
     }
 
     /// Number of active owners, so the last one cannot be demoted or removed.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn count_owners(&self, org: &str) -> Result<i64> {
         Ok(on_pool!(self, |p| {
             sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE organization_id = $1 AND role = 'owner' AND deleted_at IS NULL")
@@ -108,10 +116,11 @@ impl Store {
         }))
     }
 
-    pub async fn set_role(&self, id: &str, role: &str) -> Result<()> {
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn set_role(&self, id: &str, role: Role) -> Result<()> {
         on_pool!(self, |p| {
             sqlx::query("UPDATE users SET role = $1 WHERE id = $2 AND deleted_at IS NULL")
-                .bind(role)
+                .bind(role.as_str())
                 .bind(id)
                 .execute(p)
                 .await?;
@@ -122,6 +131,7 @@ impl Store {
     /// Removes a member: the user row is kept (deleted) for the audit trail
     /// and every personal access token of theirs is revoked at once.
     /// Returns the ids of the revoked tokens.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn remove_user(&self, id: &str, at: i64) -> Result<Vec<String>> {
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;

@@ -20,6 +20,7 @@ pub enum Invalidation {
 
 impl Store {
     /// Tells every other node to drop `payload` (`*` for everything).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn announce_invalidation(&self, payload: &str) -> Result<()> {
         if let Backend::Postgres(pool) = &self.pool {
             sqlx::query("SELECT pg_notify($1, $2)")
@@ -32,6 +33,7 @@ impl Store {
     }
 
     /// A listener for other nodes' invalidations, on PostgreSQL.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn invalidation_listener(&self) -> Result<Option<InvalidationListener>> {
         match &self.pool {
             Backend::Postgres(pool) => {

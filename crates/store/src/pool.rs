@@ -40,6 +40,7 @@ pub struct Store {
 impl Store {
     /// Opens `database_url` (`sqlite://…` or `postgres://…`) and runs the
     /// embedded migrations.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn open(database_url: &str) -> Result<Self> {
         let pool = if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
@@ -83,11 +84,13 @@ impl Store {
     }
 
     /// True when the database answers a trivial query.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ping(&self) -> bool {
         on_pool!(self, |p| sqlx::query("SELECT 1").execute(p).await.is_ok())
     }
 
     /// Closes every connection.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn close(&self) {
         on_pool!(self, |p| p.close().await)
     }

@@ -67,7 +67,7 @@ impl Store {
     /// back, all in one transaction. The first error from `f` or the
     /// database rolls everything back. Every blob is held in memory at
     /// once, which suits the number of secrets one deployment keeps.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn reseal_all<E, F>(&self, mut f: F) -> Result<ResealCounts, E>
     where
         E: From<StoreError>,

@@ -1,6 +1,10 @@
 //! Dashboard sessions, found by the SHA-256 of the cookie's token.
 
-use crate::{error::Result, members::User, on_pool, Store};
+use crate::{
+    error::{unique, Result},
+    members::User,
+    on_pool, Store,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
@@ -22,6 +26,7 @@ pub struct SessionRecord {
 }
 
 impl Store {
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_session(&self, s: &SessionRow) -> Result<()> {
         on_pool!(self, |p| {
             sqlx::query(
@@ -35,13 +40,15 @@ impl Store {
             .bind(&s.ip)
             .bind(&s.user_agent)
             .execute(p)
-            .await?;
+            .await
+            .map_err(unique(&[("token_hash", "token")]))?;
         });
         Ok(())
     }
 
     /// The unexpired, unrevoked session with this token hash, with its user
     /// (who must still be a member).
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn session_by_hash(&self, hash: &[u8], now: i64) -> Result<Option<SessionRecord>> {
         let row: Option<SessionRow> = on_pool!(self, |p| {
             sqlx::query_as(
@@ -60,6 +67,7 @@ impl Store {
             .map(|user| SessionRecord { session, user }))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn revoke_session(&self, id: &str, at: i64) -> Result<()> {
         on_pool!(self, |p| {
             sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")

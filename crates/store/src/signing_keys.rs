@@ -4,7 +4,7 @@
 //! their tokens keep verifying until they expire.
 
 use crate::{
-    error::{Result, StoreError},
+    error::{unique, Result},
     on_pool, Store,
 };
 
@@ -60,20 +60,20 @@ macro_rules! insert_signing_key {
 
 impl Store {
     /// Stores a key as it is (active or not); a duplicate kid is a
-    /// [`StoreError::Conflict`].
-    #[tracing::instrument(skip_all, fields(kid = %key.kid))]
+    /// [`crate::StoreError::Conflict`].
+    #[tracing::instrument(level = "debug", skip_all, fields(kid = %key.kid))]
     pub async fn insert_signing_key(&self, key: &SigningKeyRow) -> Result<()> {
         on_pool!(self, |p| {
             insert_signing_key!(key)
                 .execute(p)
                 .await
-                .map_err(StoreError::from_write)?;
+                .map_err(unique(&[("kid", "kid")]))?;
         });
         Ok(())
     }
 
     /// Every stored key, newest first.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn signing_keys(&self) -> Result<Vec<SigningKeyRow>> {
         Ok(on_pool!(self, |p| sqlx::query_as(
             "SELECT * FROM signing_keys ORDER BY created_at DESC, kid DESC"
@@ -85,7 +85,7 @@ impl Store {
     /// Makes `key` the signing key: stores it and retires, at
     /// `key.created_at`, every key that was not retired yet, in one
     /// transaction. Returns how many keys were retired.
-    #[tracing::instrument(skip_all, fields(kid = %key.kid))]
+    #[tracing::instrument(level = "debug", skip_all, fields(kid = %key.kid))]
     pub async fn activate_signing_key(&self, key: &SigningKeyRow) -> Result<u64> {
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
@@ -100,7 +100,7 @@ impl Store {
             insert_signing_key!(key)
                 .execute(&mut *tx)
                 .await
-                .map_err(StoreError::from_write)?;
+                .map_err(unique(&[("kid", "kid")]))?;
             tx.commit().await?;
             retired
         }))
@@ -108,7 +108,7 @@ impl Store {
 
     /// Deletes keys retired before `cutoff` (Unix milliseconds); returns
     /// how many were deleted.
-    #[tracing::instrument(skip_all)]
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_signing_keys_retired_before(&self, cutoff: i64) -> Result<u64> {
         Ok(on_pool!(self, |p| sqlx::query(
             "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1"

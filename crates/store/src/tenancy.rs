@@ -3,7 +3,7 @@
 use crate::{
     audit::AuditEvent,
     credentials::Credential,
-    error::{Result, StoreError},
+    error::{is_unique_violation, unique, Result, StoreError},
     members::User,
     on_pool,
     page::{Page, PageRequest},
@@ -72,11 +72,15 @@ macro_rules! insert_environment {
     };
 }
 
+/// The unique index of `environments`: one name per project.
+const ENVIRONMENT_UNIQUE: &[(&str, &str)] = &[("name", "name")];
+
 const PROJECT_COLUMNS: &str = "id, organization_id, name, created_at, deleted_at";
 const ENVIRONMENT_COLUMNS: &str = "id, organization_id, project_id, name, created_at, deleted_at";
 
 impl Store {
     /// The organization this installation was bootstrapped with, if any.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn installation(&self) -> Result<Option<String>> {
         let id: Option<String> = on_pool!(self, |p| {
             sqlx::query_scalar("SELECT organization_id FROM installation WHERE id = 1")
@@ -88,6 +92,7 @@ impl Store {
 
     /// Writes the bootstrap records, or fails with
     /// [`StoreError::AlreadyInitialised`] and writes nothing.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn bootstrap(&self, b: &Bootstrap) -> Result<()> {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
@@ -98,8 +103,10 @@ impl Store {
             .bind(b.organization.created_at)
             .execute(&mut *tx)
             .await;
-            match marked.map_err(StoreError::from_write) {
-                Err(StoreError::Conflict(_)) => return Err(StoreError::AlreadyInitialised),
+            match marked {
+                Err(err) if is_unique_violation(&err) => {
+                    return Err(StoreError::AlreadyInitialised)
+                }
                 other => other?,
             };
             sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
@@ -128,6 +135,7 @@ impl Store {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn organization(&self, id: &str) -> Result<Option<Organization>> {
         Ok(on_pool!(self, |p| {
             sqlx::query_as("SELECT id, name, created_at FROM organizations WHERE id = $1")
@@ -138,6 +146,7 @@ impl Store {
     }
 
     /// Creates a project and its environments together.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_project(
         &self,
         project: &Project,
@@ -148,12 +157,12 @@ impl Store {
             insert_project!(project)
                 .execute(&mut *tx)
                 .await
-                .map_err(StoreError::from_write)?;
+                .map_err(unique(&[("id", "id")]))?;
             for e in environments {
                 insert_environment!(e)
                     .execute(&mut *tx)
                     .await
-                    .map_err(StoreError::from_write)?;
+                    .map_err(unique(ENVIRONMENT_UNIQUE))?;
             }
             tx.commit().await?;
         });
@@ -161,6 +170,7 @@ impl Store {
     }
 
     /// Live projects of an organization, optionally just one, newest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_projects(
         &self,
         org: &str,
@@ -188,6 +198,7 @@ impl Store {
     }
 
     /// A live project.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn project(&self, id: &str) -> Result<Option<Project>> {
         let q =
             format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1 AND deleted_at IS NULL");
@@ -197,6 +208,7 @@ impl Store {
             .await?))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn rename_project(&self, id: &str, name: &str) -> Result<()> {
         on_pool!(self, |p| {
             sqlx::query("UPDATE projects SET name = $1 WHERE id = $2 AND deleted_at IS NULL")
@@ -211,6 +223,7 @@ impl Store {
     /// Soft-deletes a project: it, its environments and every credential
     /// reaching into it stop at once; the rows stay for the audit trail.
     /// Returns the ids of the credentials it revoked.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn delete_project(&self, id: &str, at: i64) -> Result<Vec<String>> {
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
@@ -236,17 +249,19 @@ impl Store {
         }))
     }
 
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_environment(&self, env: &Environment) -> Result<()> {
         on_pool!(self, |p| {
             insert_environment!(env)
                 .execute(p)
                 .await
-                .map_err(StoreError::from_write)?;
+                .map_err(unique(ENVIRONMENT_UNIQUE))?;
         });
         Ok(())
     }
 
     /// Live environments of a project, optionally just one, oldest first.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_environments(
         &self,
         project: &str,
@@ -274,6 +289,7 @@ impl Store {
     }
 
     /// A live environment.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn environment(&self, id: &str) -> Result<Option<Environment>> {
         let q = format!(
             "SELECT {ENVIRONMENT_COLUMNS} FROM environments WHERE id = $1 AND deleted_at IS NULL"

@@ -13,7 +13,7 @@ use gatehouse_core::{
     requirement::{parse_requirements, Requirement},
     time::{format_ms, now_ms},
     validate::{Hostname, Name, Slug, BLANK},
-    IdKind, Reach,
+    AccessType, IdKind, Reach,
 };
 use gatehouse_store::apps::{App, AppFilter, AppVersion};
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ impl From<&App> for AppView {
             project_id: a.project_id.clone(),
             environment_id: a.environment_id.clone(),
             access_control: AccessControl {
-                access_type: a.access_type.clone(),
+                access_type: a.access_type.to_string(),
             },
             deployed_version_id: a.deployed_version_id.clone(),
             created_at: format_ms(a.created_at),
@@ -150,11 +150,10 @@ pub struct CreateDeployment {
     pub version_id: Option<String>,
 }
 
-fn parse_access_type(raw: Option<&str>) -> Result<String, String> {
+fn parse_access_type(raw: Option<&str>) -> Result<AccessType, String> {
     match raw.unwrap_or("private") {
-        t @ ("private" | "public") => Ok(t.to_string()),
         "" => Err(BLANK.into()),
-        _ => Err("must be private or public".into()),
+        t => AccessType::parse(t).ok_or_else(|| "must be private or public".into()),
     }
 }
 

@@ -70,7 +70,7 @@ impl RequirementState {
     pub fn satisfied(&self) -> bool {
         self.connection
             .as_ref()
-            .is_some_and(|c| self.requirement.satisfied_by(&c.kind, &c.r#type, &c.status))
+            .is_some_and(|c| self.requirement.satisfied_by(c))
     }
 }
 
@@ -323,13 +323,13 @@ pub async fn submit_credentials(
         .map_err(ApiError::Internal)?;
     let row = ConnectionRow {
         id: conn_id.clone(),
-        kind: "connection".into(),
+        kind: gatehouse_core::ConnectionKind::Connection,
         environment_id: c.app.environment_id.clone(),
         app_id: c.app.id.clone(),
         user_id: c.claims.user_id.clone(),
         requirement_name: requirement.name.clone(),
         r#type: wanted.to_string(),
-        status: "active".into(),
+        status: gatehouse_core::ConnectionStatus::Active,
         label: None,
         sealed_config: Some(sealed),
         master_key_id: Some(master_key_id),

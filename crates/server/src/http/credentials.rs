@@ -205,7 +205,7 @@ pub async fn create(
     state.store().create_credential(&row).await?;
     let record = state
         .store()
-        .credential(kind.as_str(), &row.id)
+        .credential(kind, &row.id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("credential {} vanished after insert", row.id))?;
     state
@@ -232,7 +232,7 @@ pub async fn find_visible(
 ) -> ApiResult<CredentialRecord> {
     let record = state
         .store()
-        .credential(kind.as_str(), id)
+        .credential(kind, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let c = &record.credential;
@@ -302,7 +302,7 @@ pub async fn list(
     };
     let filter = CredentialFilter {
         organization_id: principal.organization_id().to_string(),
-        kind: kind.as_str().to_string(),
+        kind,
         user_id: (kind == TokenKind::PersonalAccessToken).then(|| principal.user_id().to_string()),
         project_id: narrowed.0,
         environment_id: narrowed.1,
@@ -397,7 +397,7 @@ pub async fn rotate(
     state.forget_credential(&c.token_hash).await;
     let record = state
         .store()
-        .credential(kind.as_str(), &row.id)
+        .credential(kind, &row.id)
         .await?
         .ok_or_else(|| anyhow::anyhow!("credential {} vanished after rotation", row.id))?;
     state

@@ -188,7 +188,7 @@ pub async fn show(
     }
     let (mut connections, mut accounts) = (Vec::new(), Vec::new());
     for r in rows {
-        if r.kind == "account" {
+        if r.kind == gatehouse_core::ConnectionKind::Account {
             accounts.push(AccountView {
                 id: r.id,
                 app_id: r.app_id,
@@ -203,7 +203,7 @@ pub async fn show(
                 app_id: r.app_id,
                 requirement_name: r.requirement_name,
                 kind: r.r#type,
-                status: r.status,
+                status: r.status.to_string(),
                 created_at: format_ms(r.created_at),
             });
         }
@@ -278,7 +278,7 @@ pub async fn delete_connection(
         .delete_connection(&env.id, &user_id, &conn_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let target = if removed.kind == "account" {
+    let target = if removed.kind == gatehouse_core::ConnectionKind::Account {
         "account"
     } else {
         "connection"
@@ -347,10 +347,10 @@ pub async fn reveal(
         .connections_for_app(&app.environment_id, &app.id, &user_id)
         .await?;
     let mut out = Vec::new();
-    for row in rows
-        .into_iter()
-        .filter(|r| r.kind == "connection" && r.status == "active")
-    {
+    for row in rows.into_iter().filter(|r| {
+        r.kind == gatehouse_core::ConnectionKind::Connection
+            && r.status == gatehouse_core::ConnectionStatus::Active
+    }) {
         let (Some(sealed), Some(key_id)) =
             (row.sealed_config.as_deref(), row.master_key_id.as_deref())
         else {

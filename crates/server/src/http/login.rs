@@ -327,7 +327,7 @@ pub async fn sign_out(
 pub async fn current(signed_in: Option<SignedIn>) -> ApiResult<Response> {
     let s = signed_in.ok_or(ApiError::Unauthorized("session"))?;
     Ok(Json(json!({"data": {
-        "user": {"id": s.user.id, "email": s.user.email, "role": s.user.role},
+        "user": {"id": s.user.id, "email": s.user.email, "role": s.user.role.as_str()},
         "organization_id": s.user.organization_id,
         "csrf_token": s.csrf,
     }}))

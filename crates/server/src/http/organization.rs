@@ -174,7 +174,7 @@ pub async fn add_member(
         organization_id: p.organization_id().to_string(),
         email: email.into_inner(),
         password_hash: passwords::hash(password.clone()).await?,
-        role: role.as_str().to_string(),
+        role,
         created_at: now_ms(),
         deleted_at: None,
     };
@@ -210,7 +210,7 @@ pub async fn update_member(
 ) -> ApiResult<Data<MemberView>> {
     let caller_role = require_member_manager(&p)?;
     let mut user = member_in_org(&state, &p, &id).await?;
-    let current = Role::parse(&user.role);
+    let current = Some(user.role);
     let mut errors = FieldErrors::new();
     let role = errors.check("role", parse_role(body.role.as_deref(), None));
     errors.finish()?;
@@ -231,7 +231,7 @@ pub async fn update_member(
         ));
     }
     if current != Some(role) {
-        state.store().set_role(&user.id, role.as_str()).await?;
+        state.store().set_role(&user.id, role).await?;
         state.forget_all_credentials().await;
         state
             .audit(
@@ -242,7 +242,7 @@ pub async fn update_member(
                 &meta,
             )
             .await?;
-        user.role = role.as_str().to_string();
+        user.role = role;
     }
     Ok(ok(MemberView::from(&user)))
 }
@@ -260,7 +260,7 @@ pub async fn remove_member(
 ) -> ApiResult<StatusCode> {
     let caller_role = require_member_manager(&p)?;
     let user = member_in_org(&state, &p, &id).await?;
-    if user.role == Role::Owner.as_str() {
+    if user.role == Role::Owner {
         if caller_role != Role::Owner {
             return Err(ApiError::forbidden(
                 "role",

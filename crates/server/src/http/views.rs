@@ -172,7 +172,7 @@ impl From<&User> for MemberView {
         Self {
             id: u.id.clone(),
             email: u.email.clone(),
-            role: u.role.clone(),
+            role: u.role.to_string(),
             created_at: format_ms(u.created_at),
             password: None,
         }

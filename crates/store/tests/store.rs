@@ -1,0 +1,253 @@
+//! Store-level tests on both backends: unique violations come back as
+//! conflicts naming the API field, a second bootstrap changes nothing, and
+//! the SQLite and PostgreSQL migrations define the same schema.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use gatehouse_core::{AccessType, Role};
+use gatehouse_store::{
+    apps::App,
+    members::User,
+    tenancy::{Bootstrap, Environment, Organization, Project},
+    Store, StoreError,
+};
+use sqlx::{Connection, Executor, PgConnection};
+
+fn postgres_admin_url() -> String {
+    std::env::var("GATEHOUSE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh store of one backend; a PostgreSQL database is dropped with it.
+struct Fresh {
+    store: Store,
+    _dir: tempfile::TempDir,
+    pg_name: Option<String>,
+}
+
+impl Fresh {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        Self {
+            store: Store::open(&url).await.unwrap(),
+            _dir: dir,
+            pg_name: None,
+        }
+    }
+
+    async fn postgres() -> Self {
+        let admin = postgres_admin_url();
+        let name = format!(
+            "gatehouse_store_test_{}",
+            ulid::Ulid::new().to_string().to_ascii_lowercase()
+        );
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL must be running on 127.0.0.1:5432 (see README)");
+        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let base = admin.rsplit_once('/').unwrap().0;
+        Self {
+            store: Store::open(&format!("{base}/{name}")).await.unwrap(),
+            _dir: tempfile::tempdir().unwrap(),
+            pg_name: Some(name),
+        }
+    }
+
+    async fn drop_database(self) {
+        self.store.close().await;
+        if let Some(name) = self.pg_name {
+            let mut conn = PgConnection::connect(&postgres_admin_url()).await.unwrap();
+            conn.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn bootstrap() -> Bootstrap {
+    let organization = Organization {
+        id: "org_1".into(),
+        name: "Org".into(),
+        created_at: 1,
+    };
+    let project = Project {
+        id: "prj_1".into(),
+        organization_id: "org_1".into(),
+        name: "Project".into(),
+        created_at: 1,
+        deleted_at: None,
+    };
+    let environments = ["sandbox", "live"]
+        .iter()
+        .map(|name| Environment {
+            id: format!("env_{name}"),
+            organization_id: "org_1".into(),
+            project_id: "prj_1".into(),
+            name: (*name).into(),
+            created_at: 1,
+            deleted_at: None,
+        })
+        .collect();
+    Bootstrap {
+        organization,
+        project,
+        environments,
+        owner: user("usr_1", "owner@example.com"),
+        credentials: Vec::new(),
+        events: Vec::new(),
+    }
+}
+
+fn user(id: &str, email: &str) -> User {
+    User {
+        id: id.into(),
+        organization_id: "org_1".into(),
+        email: email.into(),
+        password_hash: "$argon2id$x".into(),
+        role: Role::Developer,
+        created_at: 1,
+        deleted_at: None,
+    }
+}
+
+fn app(id: &str, environment: &str, slug: &str, hostname: &str) -> App {
+    App {
+        id: id.into(),
+        organization_id: "org_1".into(),
+        project_id: "prj_1".into(),
+        environment_id: environment.into(),
+        name: "App".into(),
+        slug: slug.into(),
+        hostname: hostname.into(),
+        access_type: AccessType::Public,
+        deployed_version_id: None,
+        created_at: 1,
+        deleted_at: None,
+    }
+}
+
+fn conflict_field(result: Result<(), StoreError>) -> &'static str {
+    match result {
+        Err(StoreError::Conflict { field }) => field,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+/// Every unique index the API exposes comes back as a conflict naming its
+/// field; a second bootstrap is refused and the typed columns read back.
+async fn conflicts_name_the_field(f: Fresh) {
+    let s = &f.store;
+    s.bootstrap(&bootstrap()).await.unwrap();
+    assert!(matches!(
+        s.bootstrap(&bootstrap()).await,
+        Err(StoreError::AlreadyInitialised)
+    ));
+
+    s.create_app(&app("app_1", "env_sandbox", "acme", "acme.example.com"))
+        .await
+        .unwrap();
+    let same_host = app("app_2", "env_live", "other", "acme.example.com");
+    assert_eq!(conflict_field(s.create_app(&same_host).await), "hostname");
+    let same_slug = app("app_3", "env_sandbox", "acme", "acme-2.example.com");
+    assert_eq!(conflict_field(s.create_app(&same_slug).await), "slug");
+    let elsewhere = app("app_4", "env_live", "acme", "acme-live.example.com");
+    s.create_app(&elsewhere).await.unwrap();
+    let mut moved = elsewhere.clone();
+    moved.hostname = "acme.example.com".into();
+    assert_eq!(conflict_field(s.update_app(&moved).await), "hostname");
+    let stored = s.app("app_4").await.unwrap().unwrap();
+    assert_eq!(stored.hostname, "acme-live.example.com");
+    assert_eq!(stored.access_type, AccessType::Public);
+
+    s.create_user(&user("usr_2", "dev@example.com"))
+        .await
+        .unwrap();
+    let twin = user("usr_3", "dev@example.com");
+    assert_eq!(conflict_field(s.create_user(&twin).await), "email");
+    let read = s.user("usr_2").await.unwrap().unwrap();
+    assert_eq!(read.role, Role::Developer);
+
+    let env = Environment {
+        id: "env_x".into(),
+        organization_id: "org_1".into(),
+        project_id: "prj_1".into(),
+        name: "sandbox".into(),
+        created_at: 2,
+        deleted_at: None,
+    };
+    assert_eq!(conflict_field(s.create_environment(&env).await), "name");
+    f.drop_database().await;
+}
+
+/// The columns of every table: (table, column, nullable).
+async fn schema(s: &Store) -> BTreeSet<(String, String, bool)> {
+    match &s.pool {
+        gatehouse_store::Backend::Sqlite(p) => {
+            let tables: Vec<String> = sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite_%'",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap();
+            let mut out = BTreeSet::new();
+            for t in tables {
+                let cols: Vec<(String, i64, i64)> =
+                    sqlx::query_as("SELECT name, \"notnull\", pk FROM pragma_table_info($1)")
+                        .bind(&t)
+                        .fetch_all(p)
+                        .await
+                        .unwrap();
+                for (name, not_null, pk) in cols {
+                    out.insert((t.clone(), name, not_null == 0 && pk == 0));
+                }
+            }
+            out
+        }
+        gatehouse_store::Backend::Postgres(p) => {
+            let cols: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT table_name::text, column_name::text, is_nullable::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name NOT LIKE '\\_%'",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap();
+            cols.into_iter()
+                .map(|(t, c, nullable)| (t, c, nullable == "YES"))
+                .collect()
+        }
+    }
+}
+
+/// Both backends' migrations define the same tables, columns and
+/// nullability.
+#[tokio::test]
+async fn migrations_define_the_same_schema() {
+    let sqlite = Fresh::sqlite().await;
+    let postgres = Fresh::postgres().await;
+    let a = schema(&sqlite.store).await;
+    let b = schema(&postgres.store).await;
+    assert!(a.iter().any(|(t, _, _)| t == "credentials"), "{a:?}");
+    let only_sqlite: Vec<_> = a.difference(&b).collect();
+    let only_postgres: Vec<_> = b.difference(&a).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "only in SQLite: {only_sqlite:?}\nonly in PostgreSQL: {only_postgres:?}"
+    );
+    sqlite.drop_database().await;
+    postgres.drop_database().await;
+}
+
+#[tokio::test]
+async fn sqlite_conflicts_name_the_field() {
+    conflicts_name_the_field(Fresh::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_conflicts_name_the_field() {
+    conflicts_name_the_field(Fresh::postgres().await).await;
+}
