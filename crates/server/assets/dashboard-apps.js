@@ -2,8 +2,8 @@
 // deployed version's requirements and its end users with their connection
 // states (never a secret); creating an app; erasing an end user.
 
+import { $, h, sentence } from './common.js';
 import {
-  $,
   CONCURRENCY,
   PAGE_SIZE,
   ROLE,
@@ -14,11 +14,9 @@ import {
   eachLimited,
   emptyRow,
   envById,
-  h,
   openDialog,
   query,
   remember,
-  sentence,
   setStatus,
   showErrors,
   state,

@@ -1,5 +1,6 @@
-// Shared by the dashboard's modules: DOM and time helpers, the API client,
-// the page state, and dialogs with their error display.
+// Shared by the dashboard's modules: the management API client and time
+// labels (built on common.js, which the connect page shares), the page
+// state, and dialogs with their error display.
 //
 // Rules kept here:
 // - Every call is same-origin with the cookie; writes carry X-CSRF-Token
@@ -8,100 +9,40 @@
 // - Text is set with textContent (never innerHTML): names, user ids and
 //   error messages are data, not markup.
 
+import { $, $$, ApiError, call, h, sentence, timeElement } from './common.js';
+
 const CSRF = document.querySelector('meta[name="csrf-token"]')?.content ?? '';
 const ROLE = document.body.dataset.role ?? 'viewer';
 const STORAGE_KEY = 'gatehouse.dashboard';
 const PAGE_SIZE = 100;
 const CONCURRENCY = 6;
 
-// ------------------------------------------------------------------ DOM
-
-const $ = (sel, root = document) => root.querySelector(sel);
-const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
-
-/** `h('td', {class: 'x'}, 'text', child)`: an element with attributes. */
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs ?? {})) {
-    if (value === false || value === null || value === undefined) continue;
-    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
-    else el.setAttribute(key, value === true ? '' : String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : String(child));
-  }
-  return el;
-}
-
-/** "cannot be blank" → "Cannot be blank". */
-function sentence(text) {
-  const s = String(text ?? '').trim();
-  return s ? s[0].toUpperCase() + s.slice(1) : s;
-}
-
 function setStatus(id, text) {
   const el = document.getElementById(id);
   if (el) el.textContent = text;
 }
 
-// ----------------------------------------------------------------- time
-
-const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
-const absolute = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-
-function ago(date) {
-  const seconds = Math.round((date.getTime() - Date.now()) / 1000);
-  if (Math.abs(seconds) < 45) return 'just now';
-  const units = [['year', 31536000], ['month', 2592000], ['day', 86400], ['hour', 3600], ['minute', 60]];
-  for (const [unit, size] of units) {
-    if (Math.abs(seconds) >= size) return relative.format(Math.round(seconds / size), unit);
-  }
-  return 'just now';
-}
-
 /** A <time> with a relative label and the exact time as its tooltip. */
 function when(iso, fallback = 'never') {
   if (!iso) return h('span', { class: 'muted' }, fallback);
-  const date = new Date(iso);
-  return h('time', { datetime: iso, title: absolute.format(date) }, ago(date));
+  return timeElement(iso, { justNow: 60 });
 }
 
 // ------------------------------------------------------------------ API
 
-class ApiError extends Error {
-  constructor(status, body) {
-    const err = body?.error ?? {};
-    super(err.message || `Request failed (${status})`);
-    this.status = status;
-    this.code = err.code;
-    this.details = err.details ?? {};
-  }
-}
-
-/** One management API call; resolves to the parsed body (null for 204). */
-async function api(method, path, body) {
-  const headers = { Accept: 'application/json' };
-  if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = CSRF;
-  const init = { method, headers, credentials: 'same-origin' };
-  if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  const res = await fetch(path, init);
-  if (res.status === 401) {
+/** The dashboard's credentials: the session cookie, and X-CSRF-Token on writes. */
+const SESSION = {
+  headers: (method) => (method !== 'GET' && method !== 'HEAD' ? { 'X-CSRF-Token': CSRF } : {}),
+  init: { credentials: 'same-origin' },
+  unauthorized() {
     location.assign('/login');
     throw new ApiError(401, null);
-  }
-  if (res.status === 204) return null;
-  let data = null;
-  try {
-    data = await res.json();
-  } catch {
-    data = null;
-  }
-  if (!res.ok) throw new ApiError(res.status, data);
-  return data;
+  },
+};
+
+/** One management API call; resolves to the parsed body (null for 204). */
+function api(method, path, body) {
+  return call(method, path, body, SESSION);
 }
 
 const query = (params) => {
@@ -265,9 +206,6 @@ function emptyRow(table, text, action) {
 }
 
 export {
-  $,
-  $$,
-  ApiError,
   CONCURRENCY,
   PAGE_SIZE,
   ROLE,
@@ -279,13 +217,11 @@ export {
   emptyRow,
   envById,
   environments,
-  h,
   openDialog,
   projectById,
   query,
   recalled,
   remember,
-  sentence,
   setStatus,
   showErrors,
   state,

@@ -2,9 +2,8 @@
 // new token is shown once, in #token-modal, and leaves the DOM when the
 // modal closes), and revoke after a confirmation.
 
+import { $, $$, h } from './common.js';
 import {
-  $,
-  $$,
   ROLE,
   PAGE_SIZE,
   api,
@@ -13,7 +12,6 @@ import {
   closeDialog,
   emptyRow,
   envById,
-  h,
   openDialog,
   projectById,
   query,

@@ -2,9 +2,10 @@
 // modules drive the management API with the session cookie. This one owns
 // the project and environment switchers, the tabs, and start-up; the tabs
 // live in dashboard-tokens.js and dashboard-apps.js, shared helpers in
-// dashboard-core.js.
+// dashboard-core.js and common.js.
 
-import { $, $$, ROLE, api, environments, h, projectById, recalled, remember, state } from './dashboard-core.js';
+import { $, $$, h } from './common.js';
+import { ROLE, api, environments, projectById, recalled, remember, state } from './dashboard-core.js';
 import { KINDS, loadCredentials } from './dashboard-tokens.js';
 import { loadApps } from './dashboard-apps.js';
 

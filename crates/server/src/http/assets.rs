@@ -84,8 +84,12 @@ macro_rules! asset {
 /// Every file served under `/assets/`.
 const ASSETS: &[Asset] = &[
     asset!("base.css", CSS),
+    asset!("common.js", JS),
     asset!("connect.css", CSS),
     asset!("connect.js", JS),
+    asset!("connect-cards.js", JS),
+    asset!("connect-forms.js", JS),
+    asset!("connect-session.js", JS),
     asset!("dashboard.css", CSS),
     asset!("dashboard.js", JS),
     asset!("dashboard-apps.js", JS),

@@ -90,7 +90,7 @@ fn head(title: &str) -> Markup {
             link rel="icon" type="image/svg+xml" href="/assets/favicon.svg";
             link rel="stylesheet" href="/assets/base.css";
             link rel="stylesheet" href="/assets/connect.css";
-            script src="/assets/connect.js" defer {}
+            script type="module" src="/assets/connect.js" {}
         }
     }
 }
