@@ -5,7 +5,7 @@ use std::{collections::HashMap, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, RawConfig};
+use crate::config::{Config, Layer};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -98,18 +98,18 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    fn as_raw(&self) -> RawConfig {
-        RawConfig {
-            listen: self.listen.clone(),
-            data_dir: self.data_dir.clone(),
-            database_url: self.database_url.clone(),
-            redis_url: self.redis_url.clone(),
-            public_url: self.public_url.clone(),
-            apps_domain: self.apps_domain.clone(),
-            master_key_file: self.master_key_file.clone(),
-            log_format: self.log_format.clone(),
-            ..RawConfig::default()
-        }
+    /// The flags given, as the top configuration layer.
+    fn as_layer(&self) -> Layer {
+        Layer::from_pairs([
+            ("listen", self.listen.clone()),
+            ("data_dir", self.data_dir.clone()),
+            ("database_url", self.database_url.clone()),
+            ("redis_url", self.redis_url.clone()),
+            ("public_url", self.public_url.clone()),
+            ("apps_domain", self.apps_domain.clone()),
+            ("master_key_file", self.master_key_file.clone()),
+            ("log_format", self.log_format.clone()),
+        ])
     }
 
     /// Resolves defaults < file < environment < these flags.
@@ -119,16 +119,14 @@ impl CommonArgs {
             .clone()
             .or_else(|| env.get("GATEHOUSE_CONFIG").map(PathBuf::from));
         let file = match file_path {
-            Some(path) => RawConfig::from_toml_file(&path)?,
+            Some(path) => Layer::from_toml_file(&path)?,
             None if std::path::Path::new("gatehouse.toml").exists() => {
-                RawConfig::from_toml_file(std::path::Path::new("gatehouse.toml"))?
+                Layer::from_toml_file(std::path::Path::new("gatehouse.toml"))?
             }
-            None => RawConfig::default(),
+            None => Layer::default(),
         };
-        RawConfig::default()
-            .overlay(&file)
-            .overlay(&RawConfig::from_env(env))
-            .overlay(&self.as_raw())
+        file.under(Layer::from_env(env))
+            .under(self.as_layer())
             .resolve()
     }
 }

@@ -1,16 +1,11 @@
-//! The one error type of the HTTP API. Every failure, including the
-//! framework's own rejections, renders the SPEC §2 envelope:
-//! `{"error": {"code", "message", "details"?}}`.
+//! The one error type of the API, shared by the use cases and the HTTP
+//! layer. It knows what went wrong in API terms (the SPEC §2 `code` and
+//! the field details); `http::error` turns it into a response.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::collections::BTreeMap;
 
-use axum::{
-    http::{header, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
-    Json,
-};
+use gatehouse_core::{members::MemberRuleError, reach::ReachError, scope::GrantError};
 use gatehouse_store::StoreError;
-use serde::Serialize;
 
 /// Field (dotted path) → what is wrong with it.
 pub type Details = BTreeMap<String, String>;
@@ -56,19 +51,9 @@ impl ApiError {
         ApiError::Conflict(BTreeMap::from([(field.into(), message.into())]))
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+    /// An internal error from anything displayable (a 500 that is logged).
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(err.into())
     }
 
     /// The SPEC §2 `code`.
@@ -87,15 +72,8 @@ impl ApiError {
         }
     }
 
-    /// The SPEC §2 `message`: the status's reason phrase, nothing internal.
-    pub fn message(&self) -> &'static str {
-        match self {
-            ApiError::HeaderTooLarge => "Request Header Fields Too Large",
-            other => other.status().canonical_reason().unwrap_or("Error"),
-        }
-    }
-
-    fn details(&self) -> Option<&Details> {
+    /// The field details, when there are any.
+    pub fn details(&self) -> Option<&Details> {
         match self {
             ApiError::BadRequest(d) | ApiError::Forbidden(d) | ApiError::Conflict(d)
                 if !d.is_empty() =>
@@ -116,53 +94,30 @@ impl From<StoreError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Body<'a>,
+impl From<ReachError> for ApiError {
+    fn from(err: ReachError) -> Self {
+        ApiError::forbidden(err.field(), err.to_string())
+    }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<&'a Details>,
-}
-
-/// The internal error behind a 500, attached to the response so the
-/// request-id middleware can log it once, next to the request id.
-#[derive(Clone)]
-pub struct InternalFailure(pub Arc<anyhow::Error>);
-
-/// The reason behind a 401, attached for the auth-failure metric.
-#[derive(Clone, Copy)]
-pub struct AuthFailure(pub &'static str);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Envelope {
-            error: Body {
-                code: self.code(),
-                message: self.message(),
-                details: self.details(),
-            },
-        };
-        let mut response = (self.status(), Json(body)).into_response();
-        match self {
-            ApiError::Unauthorized(reason) => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                response.extensions_mut().insert(AuthFailure(reason));
-            }
-            ApiError::Internal(err) => {
-                response
-                    .extensions_mut()
-                    .insert(InternalFailure(Arc::new(err)));
-            }
-            _ => {}
+impl From<MemberRuleError> for ApiError {
+    /// Rules about the caller are 403 on `role`; the last-owner rule is a
+    /// 400 on `role` (the caller may fix the request).
+    fn from(err: MemberRuleError) -> Self {
+        if err.is_forbidden() {
+            ApiError::forbidden("role", err.to_string())
+        } else {
+            ApiError::field("role", err.to_string())
         }
-        response
+    }
+}
+
+impl From<GrantError> for ApiError {
+    fn from(err: GrantError) -> Self {
+        match err {
+            GrantError::Exceeds(_) => ApiError::forbidden("scopes", err.to_string()),
+            _ => ApiError::field("scopes", err.to_string()),
+        }
     }
 }
 
@@ -182,7 +137,7 @@ impl FieldErrors {
         match result {
             Ok(v) => Some(v),
             Err(msg) => {
-                self.0.entry(field.to_string()).or_insert(msg);
+                self.add(field, msg);
                 None
             }
         }

@@ -4,12 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use gatehouse::{
-    app::{self, App},
-    bootstrap::{self, InitError},
     cli::{Cli, Command, CommonArgs, KeysCommand, MasterKeyCommand},
-    crypto::Keyring,
-    master_key,
-    signing::SigningKeys,
+    crypto::{rotation, Keyring, SigningKeys},
+    service::bootstrap::{self, InitError},
+    startup::{self, App},
     telemetry,
 };
 use gatehouse_core::validate::Email;
@@ -49,8 +47,8 @@ async fn run(cli: Cli, env: std::collections::HashMap<String, String>) -> anyhow
             telemetry::init_logging(config.log_format);
             let email = Email::parse(&owner_email)
                 .map_err(|e| anyhow::anyhow!("invalid --owner-email: {e}"))?;
-            app::prepare_data_dir(&config)?;
-            let store = app::open_store(&config).await?;
+            startup::prepare_data_dir(&config)?;
+            let store = startup::open_store(&config).await?;
             let result = bootstrap::init(&store, &config, &email).await;
             store.close().await;
             match result {
@@ -78,7 +76,11 @@ async fn run(cli: Cli, env: std::collections::HashMap<String, String>) -> anyhow
         } => {
             let config = common.resolve(&env)?;
             telemetry::init_logging(config.log_format);
-            let done = master_key::rotate(&config).await?;
+            let (file, current) = rotation::rotation_source(&config)?;
+            let store = startup::open_store(&config).await?;
+            let done = rotation::rotate(&store, file, &current).await;
+            store.close().await;
+            let done = done?;
             println!(
                 "master key rotated: {} -> {}; re-sealed {} signing key(s) and {} connection(s){}.\n\
                  Restart every gatehouse node so it loads the new key (nodes on other machines \
@@ -102,9 +104,9 @@ async fn rotate_signing_key(
 ) -> anyhow::Result<String> {
     let config = common.resolve(env)?;
     telemetry::init_logging(config.log_format);
-    let master = app::prepare_data_dir(&config)?;
+    let master = startup::prepare_data_dir(&config)?;
     let keyring = Keyring::for_config(&master, &config)?;
-    let store = app::open_store(&config).await?;
+    let store = startup::open_store(&config).await?;
     let kid = SigningKeys::rotate(&store, &keyring).await;
     store.close().await;
     kid

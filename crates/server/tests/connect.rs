@@ -753,7 +753,7 @@ async fn connect_token_attacks(backend: Backend) {
         ),
     ];
     for (name, patch) in variants {
-        let mut c: gatehouse::signing::ConnectClaims =
+        let mut c: gatehouse::crypto::jwt::ConnectClaims =
             serde_json::from_value(claims.clone()).unwrap();
         let mut v = serde_json::to_value(&c).unwrap();
         for (k, val) in patch.as_object().unwrap() {
@@ -773,7 +773,8 @@ async fn connect_token_attacks(backend: Backend) {
         assert_eq!(r.error_code(), "unauthorized");
     }
     // Within the 60 s leeway an expired token still passes; the good one too.
-    let mut c: gatehouse::signing::ConnectClaims = serde_json::from_value(claims.clone()).unwrap();
+    let mut c: gatehouse::crypto::jwt::ConnectClaims =
+        serde_json::from_value(claims.clone()).unwrap();
     c.exp = now - 30;
     c.jti = "leeway".into();
     assert_eq!(

@@ -298,9 +298,9 @@ async fn expired_and_invalid_links() {
     let host = deployed_app(&s, "Acme", two_connections()).await;
     let (good, url) = mint(&s, &host, json!({"user_id": "u-2"})).await;
     let payload = good.split('.').nth(1).unwrap();
-    let mut claims: gatehouse::signing::ConnectClaims =
+    let mut claims: gatehouse::crypto::jwt::ConnectClaims =
         serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = gatehouse_core::time::now_ms() / 1000;
     claims.iat = now - 3 * 3600;
     claims.nbf = now - 3 * 3600;
     claims.exp = now - 2 * 3600;
@@ -378,7 +378,7 @@ async fn security_headers_and_no_inline_code() {
         assert!(html.starts_with("<!DOCTYPE html>"), "{path}");
         assert!(html.contains("<html lang=\"en\">"));
         assert!(html.contains("name=\"viewport\""));
-        assert!(html.contains("<script src=\"/assets/connect.js\" defer></script>"));
+        assert!(html.contains("<script type=\"module\" src=\"/assets/connect.js\"></script>"));
         assert_eq!(html.matches("<script").count(), 1, "{path}: {html}");
         assert!(
             !html.contains("<style") && !html.contains(" style="),
@@ -400,6 +400,10 @@ async fn security_headers_and_no_inline_code() {
 
     for (name, content_type) in [
         ("connect.js", "text/javascript; charset=utf-8"),
+        ("connect-session.js", "text/javascript; charset=utf-8"),
+        ("connect-forms.js", "text/javascript; charset=utf-8"),
+        ("connect-cards.js", "text/javascript; charset=utf-8"),
+        ("common.js", "text/javascript; charset=utf-8"),
         ("connect.css", "text/css; charset=utf-8"),
         ("base.css", "text/css; charset=utf-8"),
         ("favicon.svg", "image/svg+xml"),

@@ -11,10 +11,7 @@ use std::{
 
 use aws_lc_rs::rsa::KeyPair;
 use common::{Backend, PgDatabase};
-use gatehouse::{
-    crypto::{master_key_id, Keyring},
-    master_key::MasterKey,
-};
+use gatehouse::crypto::{master_key_id, Keyring, MasterKey};
 use gatehouse_store::{on_pool, Store};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");

@@ -1,5 +1,6 @@
 //! Request extractors that reject in the SPEC §2 envelope: JSON bodies,
-//! pagination, and the caller's IP and user agent for audit events.
+//! query parameters and pagination, and where a request came from
+//! ([`Origin`]: IP and user agent, for audit events).
 
 use std::net::SocketAddr;
 
@@ -10,12 +11,14 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::{
-    error::{ApiError, ApiResult},
-    state::AppState,
-};
 use gatehouse_core::validate::BLANK;
 use gatehouse_store::PageRequest;
+
+use crate::{
+    error::{ApiError, ApiResult, FieldErrors},
+    service::audit::Origin,
+    state::AppState,
+};
 
 /// A JSON body. The body guard has already enforced the size limit and
 /// the content type; this turns what serde says into field-level details.
@@ -129,7 +132,7 @@ impl QueryMap {
 
     /// `?page=&page_size=`: 1-based page (default 1), size 1–200 (default 50).
     pub fn page(&self) -> ApiResult<PageRequest> {
-        let mut errors = crate::error::FieldErrors::new();
+        let mut errors = FieldErrors::new();
         let page = errors.check(
             "page",
             parse_bounded(self.get("page"), 1, 1, u32::MAX / 1024),
@@ -167,17 +170,12 @@ fn parse_bounded(raw: Option<&str>, default: u32, min: u32, max: u32) -> Result<
     }
 }
 
-/// Who is calling, for audit events: IP (the peer, or the first
-/// `X-Forwarded-For` hop when `trust_forwarded_headers` is on) and user agent.
-#[derive(Debug, Clone, Default)]
-pub struct RequestMeta {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl FromRequestParts<AppState> for RequestMeta {
+impl FromRequestParts<AppState> for Origin {
     type Rejection = std::convert::Infallible;
 
+    /// The peer's IP, or the first `X-Forwarded-For` hop when
+    /// `trust_forwarded_headers` is on, and the user agent (512 characters
+    /// at most).
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
@@ -200,7 +198,7 @@ impl FromRequestParts<AppState> for RequestMeta {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(512).collect());
-        Ok(RequestMeta {
+        Ok(Origin {
             ip: forwarded.or(peer),
             user_agent,
         })

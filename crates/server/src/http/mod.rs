@@ -1,42 +1,46 @@
-//! The HTTP surface: one module per resource path, three routers chosen by
-//! `Host` (SPEC §1), and the middleware every request passes through.
+//! The HTTP surface: JSON routes ([`api`]), pages ([`pages`]), the
+//! extractors that authenticate ([`auth`]) and the middleware every request
+//! passes through ([`middleware`]). Three route sets are chosen by `Host`
+//! (SPEC §1): the management surface, an app's own hostname, and the ops
+//! routes alone for an unknown host under `apps_domain`.
 
-pub mod access_keys;
-pub mod app_surface;
-pub mod apps;
-pub mod assets;
-pub mod audit_events;
-pub mod connect;
-pub mod connect_page;
-pub mod credentials;
-pub mod dashboard;
-pub mod end_users;
-pub mod environments;
+pub mod api;
+pub mod auth;
+pub mod error;
 pub mod extract;
-pub mod login;
 pub mod middleware;
 pub mod openapi;
-pub mod ops;
-pub mod organization;
-pub mod personal_access_tokens;
-pub mod projects;
+pub mod pages;
 pub mod response;
-pub mod surface;
-pub mod tokens;
 pub mod views;
 
 use axum::{
-    extract::{Request, State},
+    extract::{FromRef, Request, State},
+    http::header,
     middleware as mw,
     response::{IntoResponse, Response},
-    Router,
+    Extension, Router,
 };
 use tower::ServiceExt;
+use utoipa::OpenApi;
 
-use crate::state::AppState;
-use surface::{AppSurface, Surface};
+use crate::{
+    service::{
+        hosts::{self, Surface},
+        Services,
+    },
+    state::AppState,
+};
+use api::ops::OpenApiJson;
+use auth::AppSurface;
 
-/// The three route sets and the state, for the host dispatcher.
+impl FromRef<AppState> for Services {
+    fn from_ref(state: &AppState) -> Services {
+        state.services().clone()
+    }
+}
+
+/// The three route sets, for the host dispatcher.
 #[derive(Clone)]
 struct Surfaces {
     state: AppState,
@@ -49,52 +53,53 @@ fn finish(routes: Router<AppState>, state: &AppState) -> Router {
     routes
         .route_layer(mw::from_fn_with_state(
             state.clone(),
-            middleware::body_guard,
+            middleware::body::body_guard,
         ))
         // After `route_layer`, so a wrong method is 405 before the body
         // guard's 413/415 (SPEC §2 order); axum still adds `Allow`.
-        .method_not_allowed_fallback(middleware::method_not_allowed)
-        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::body::method_not_allowed)
+        .fallback(middleware::body::not_found)
         .with_state(state.clone())
+}
+
+/// The whole OpenAPI document: the management and app-surface routes.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api::management_routes().split_for_parts();
+    let (_, app) = api::app_routes().split_for_parts();
+    doc.merge(app);
+    let mut full = openapi::ApiDoc::openapi();
+    full.merge(doc);
+    full
 }
 
 /// The whole application, ready for `axum::serve` or `oneshot`.
 pub fn router(state: AppState) -> Router {
-    let management = Router::new()
-        .merge(ops::routes())
-        .merge(ops::openapi_routes())
-        .merge(tokens::routes())
-        .merge(access_keys::routes())
-        .merge(personal_access_tokens::routes())
-        .merge(projects::routes())
-        .merge(environments::routes())
-        .merge(organization::routes())
-        .merge(audit_events::routes())
-        .merge(apps::routes())
-        .merge(end_users::routes())
-        .merge(connect::routes())
-        .merge(connect_page::routes())
-        .merge(assets::routes())
-        .merge(login::routes())
-        .merge(dashboard::routes());
-    let app = Router::new()
-        .merge(ops::routes())
-        .merge(app_surface::routes());
+    let document = serde_json::to_string(&openapi_document()).unwrap_or_else(|_| "{}".into());
+    let (management, _) = api::management_routes().split_for_parts();
+    let management = management
+        .merge(pages::routes())
+        .layer(Extension(OpenApiJson(document.into())));
+    let (app, _) = api::app_routes().split_for_parts();
+    let (ops, _) = api::ops::routes().split_for_parts();
     let surfaces = Surfaces {
         management: finish(management, &state),
         app: finish(app, &state),
-        ops: finish(ops::routes(), &state),
+        ops: finish(ops, &state),
         state: state.clone(),
     };
     Router::new()
         .fallback(dispatch)
         .with_state(surfaces)
-        .layer(mw::from_fn_with_state(state, middleware::request_context))
+        .layer(mw::from_fn_with_state(
+            state,
+            middleware::context::request_context,
+        ))
 }
 
 /// Sends a request to the routes of its surface.
 async fn dispatch(State(s): State<Surfaces>, mut req: Request) -> Response {
-    let surface = match s.state.surface(req.headers(), req.uri()).await {
+    let host = request_host(&req, s.state.config().trust_forwarded_headers);
+    let surface = match hosts::surface(s.state.services(), host.as_deref()).await {
         Ok(surface) => surface,
         Err(err) => return err.into_response(),
     };
@@ -110,4 +115,20 @@ async fn dispatch(State(s): State<Surfaces>, mut req: Request) -> Response {
         Ok(response) => response,
         Err(never) => match never {},
     }
+}
+
+/// The request's host, before normalisation: `X-Forwarded-Host` (first
+/// value) when `trust_forwarded` is set, else `Host`, else the URI's.
+fn request_host(req: &Request, trust_forwarded: bool) -> Option<String> {
+    let headers = req.headers();
+    let forwarded = trust_forwarded
+        .then(|| headers.get("x-forwarded-host"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim);
+    forwarded
+        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+        .or_else(|| req.uri().host())
+        .map(str::to_string)
 }

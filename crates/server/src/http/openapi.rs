@@ -1,4 +1,6 @@
-//! The OpenAPI 3.1 document, assembled from the handlers' annotations.
+//! The OpenAPI 3.1 document's frame: title, the two security schemes and
+//! the error envelope. Each route adds its own description where it is
+//! registered (`utoipa-axum`), so nothing lists the routes twice.
 
 use serde::Serialize;
 use utoipa::{
@@ -6,10 +8,7 @@ use utoipa::{
     Modify, OpenApi, ToSchema,
 };
 
-use crate::http::{
-    access_keys, app_surface, apps, audit_events, connect, credentials, end_users, environments,
-    login, ops, organization, personal_access_tokens, projects, tokens,
-};
+use crate::service::credentials::{CreateCredential, RotateCredential};
 
 /// `{"error": {"code", "message", "details"?}}` (SPEC §2).
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,27 +62,6 @@ impl Modify for BearerAuth {
 #[openapi(
     info(title = "Gatehouse", description = "Self-hosted credentials service: access keys, personal access tokens and connect tokens."),
     modifiers(&BearerAuth),
-    paths(
-        access_keys::create, access_keys::list, access_keys::show, access_keys::revoke, access_keys::rotate,
-        personal_access_tokens::create, personal_access_tokens::list, personal_access_tokens::show,
-        personal_access_tokens::revoke, personal_access_tokens::rotate,
-        tokens::me,
-        projects::list, projects::create, projects::show, projects::update, projects::remove,
-        projects::list_environments, projects::create_environment,
-        environments::show,
-        organization::show, organization::list_members, organization::add_member,
-        organization::update_member, organization::remove_member,
-        audit_events::list,
-        apps::list, apps::create, apps::show, apps::update, apps::remove,
-        apps::list_versions, apps::create_version, apps::deploy,
-        app_surface::mint, app_surface::status,
-        connect::session, connect::end_session, connect::requirements, connect::requirements_status,
-        connect::submit_credentials, connect::oauth2_authorize, connect::action_connector_authorize, connect::disconnect,
-        end_users::list, end_users::show, end_users::erase, end_users::delete_connection, end_users::revoke_tokens,
-        end_users::reveal,
-        login::current,
-        ops::healthz, ops::readyz, ops::metrics, ops::jwks, ops::openapi,
-    ),
-    components(schemas(ErrorEnvelope, credentials::CreateCredential, credentials::RotateCredential))
+    components(schemas(ErrorEnvelope, CreateCredential, RotateCredential))
 )]
 pub struct ApiDoc;

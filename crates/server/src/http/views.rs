@@ -1,14 +1,36 @@
-//! The JSON objects the management API returns, built from stored rows.
+//! The JSON objects more than one route returns, built from stored rows,
+//! and [`Sensitive`], the wrapper for the few values shown once.
 
 use gatehouse_core::{time::format_ms, ScopeSet};
 use gatehouse_store::{
     audit::AuditEvent,
     credentials::CredentialRecord,
     members::User,
-    tenancy::{Environment, Organization, Project},
+    tenancy::{Environment, Organization},
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::service::{credentials::Issued, tenancy::ProjectWithEnvironments, Services};
+
+/// A value shown once, in the one response that creates or reveals it:
+/// serialized as it is, never printed by `Debug`.
+#[derive(Clone, Serialize)]
+#[serde(transparent)]
+pub struct Sensitive<T>(pub T);
+
+impl<T> std::fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl From<&SecretString> for Sensitive<String> {
+    fn from(secret: &SecretString) -> Self {
+        Sensitive(secret.expose_secret().to_string())
+    }
+}
 
 /// Who created a credential.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,7 +65,8 @@ pub struct CredentialView {
     pub revoked_at: Option<String>,
     pub active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub token: Option<Sensitive<String>>,
 }
 
 impl CredentialView {
@@ -78,6 +101,23 @@ impl CredentialView {
             revoked_at: c.revoked_at.map(format_ms),
             active: c.revoked_at.is_none() && c.expires_at.is_none_or(|e| e > now),
             token: None,
+        }
+    }
+
+    /// A stored credential as shown now, with this node's unflushed use.
+    pub fn of(svc: &Services, record: &CredentialRecord) -> Self {
+        Self::new(
+            record,
+            gatehouse_core::time::now_ms(),
+            svc.usage().pending(&record.credential.id),
+        )
+    }
+
+    /// A credential just created or rotated, with its token.
+    pub fn issued(issued: &Issued, now: i64) -> Self {
+        Self {
+            token: Some((&issued.token).into()),
+            ..Self::new(&issued.record, now, None)
         }
     }
 }
@@ -141,14 +181,18 @@ pub struct ProjectView {
     pub created_at: String,
 }
 
-impl ProjectView {
-    pub fn new(p: &Project, environments: &[Environment]) -> Self {
+impl From<&ProjectWithEnvironments> for ProjectView {
+    fn from(p: &ProjectWithEnvironments) -> Self {
+        let ProjectWithEnvironments {
+            project,
+            environments,
+        } = p;
         Self {
-            id: p.id.clone(),
-            name: p.name.clone(),
-            organization_id: p.organization_id.clone(),
+            id: project.id.clone(),
+            name: project.name.clone(),
+            organization_id: project.organization_id.clone(),
             environments: environments.iter().map(EnvironmentView::from).collect(),
-            created_at: format_ms(p.created_at),
+            created_at: format_ms(project.created_at),
         }
     }
 }
@@ -164,7 +208,8 @@ pub struct MemberView {
     pub role: String,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Sensitive<String>>,
 }
 
 impl From<&User> for MemberView {

@@ -367,9 +367,9 @@ impl TestServer {
         let user_id = r.body["data"]["id"].as_str().unwrap().to_string();
         let role = gatehouse_core::Role::parse(role).unwrap();
         let reach = gatehouse_core::Reach::organization(&self.boot().organization_id);
-        let (row, token) = gatehouse::issue::credential(
+        let (row, token) = gatehouse::service::credentials::issue(
             self.state.prefixes(),
-            gatehouse::issue::CredentialSpec {
+            gatehouse::service::credentials::CredentialSpec {
                 kind: gatehouse_core::TokenKind::PersonalAccessToken,
                 name: "test",
                 reach: &reach,

@@ -1,0 +1,166 @@
+//! Configuration (SPEC §10): the resolved settings every other part reads.
+//! [`layers`] reads and merges defaults < `gatehouse.toml` <
+//! `GATEHOUSE_<KEY>` < flags; [`oauth2`] checks the OAuth2 providers. An
+//! invalid value stops start-up with a message naming the key. The catalog
+//! additions (`[[connection_types]]`) and OAuth2 providers
+//! (`[oauth2_providers.<name>]`) are tables, so they come from the file only.
+
+pub mod layers;
+pub mod oauth2;
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+
+use secrecy::SecretString;
+
+pub use layers::{Layer, RawConfig, TomlScalar};
+pub use oauth2::{OAuth2ProviderConfig, OAuth2Target, RawOAuth2Provider};
+
+use crate::catalog::ConnectionTypeConfig;
+
+/// `text` (human) or `json` (one object per line) logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub public_url: String,
+    pub apps_domain: String,
+    pub master_key: Option<SecretString>,
+    pub master_key_file: PathBuf,
+    pub log_format: LogFormat,
+    pub access_key_prefix: String,
+    pub pat_prefix: String,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub trust_forwarded_headers: bool,
+    /// How often batched `last_used_at` updates are written (seconds).
+    pub last_used_flush_seconds: u64,
+    /// `[[connection_types]]`: additions to the built-in catalog, already
+    /// checked to compile (see [`Catalog::from_config`]).
+    pub connection_types: Vec<ConnectionTypeConfig>,
+    /// `[oauth2_providers.<name>]`, by name.
+    pub oauth2_providers: BTreeMap<String, OAuth2ProviderConfig>,
+}
+
+impl Config {
+    /// The configuration with every default, for tests and embedding.
+    pub fn defaults() -> Self {
+        RawConfig::default().resolve().expect("defaults are valid")
+    }
+
+    /// The provider that signs end users of `environment_id` in for a
+    /// connection type or app slug, with its name. A provider listing the
+    /// environment wins over one serving every environment.
+    pub fn oauth2_provider_for(
+        &self,
+        environment_id: &str,
+        connection_type_or_app_slug: &str,
+    ) -> Option<(&str, &OAuth2ProviderConfig)> {
+        let candidates = || {
+            self.oauth2_providers
+                .iter()
+                .filter(|(_, p)| p.target.as_str() == connection_type_or_app_slug)
+        };
+        candidates()
+            .find(|(_, p)| p.environments.iter().any(|e| e == environment_id))
+            .or_else(|| candidates().find(|(_, p)| p.environments.is_empty()))
+            .map(|(name, p)| (name.as_str(), p))
+    }
+
+    pub fn token_prefixes(&self) -> gatehouse_core::TokenPrefixes {
+        gatehouse_core::TokenPrefixes {
+            access_key: self.access_key_prefix.clone(),
+            pat: self.pat_prefix.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Layers apply in order: defaults < file < environment < flags.
+    #[test]
+    fn layering_order() {
+        let file = Layer::from_toml(
+            "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 2048\npat_prefix = \"acme_pat_\"",
+        )
+        .unwrap();
+        let env = Layer::from_env(&HashMap::from([
+            ("GATEHOUSE_LISTEN".to_string(), "127.0.0.1:9100".to_string()),
+            ("GATEHOUSE_LOG_FORMAT".to_string(), "json".to_string()),
+            (
+                "GATEHOUSE_TEST_POSTGRES_URL".to_string(),
+                "ignored".to_string(),
+            ),
+        ]));
+        let flags =
+            Layer::from_pairs([("data_dir", Some("/tmp/gh".to_string())), ("listen", None)]);
+        let cfg = Layer::default()
+            .under(file)
+            .under(env)
+            .under(flags)
+            .resolve()
+            .unwrap();
+        assert_eq!(cfg.listen.port(), 9100);
+        assert_eq!(cfg.max_body_bytes, 2048);
+        assert_eq!(cfg.pat_prefix, "acme_pat_");
+        assert_eq!(cfg.log_format, LogFormat::Json);
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/gh"));
+        assert_eq!(cfg.database_url, "sqlite:///tmp/gh/gatehouse.db");
+        assert_eq!(cfg.public_url, "http://localhost:9100");
+        assert_eq!(cfg.master_key_file, PathBuf::from("/tmp/gh/master.key"));
+    }
+
+    /// An invalid value names its key; an unknown key in the file is refused.
+    #[test]
+    fn invalid_values_name_the_key() {
+        let bad = |raw: RawConfig| raw.resolve().unwrap_err().to_string();
+        assert!(bad(RawConfig {
+            listen: Some("nope".into()),
+            ..Default::default()
+        })
+        .contains("listen"));
+        assert!(bad(RawConfig {
+            log_format: Some("xml".into()),
+            ..Default::default()
+        })
+        .contains("log_format"));
+        assert!(bad(RawConfig {
+            max_body_bytes: Some(TomlScalar::Str("lots".into())),
+            ..Default::default()
+        })
+        .contains("max_body_bytes"));
+        assert!(bad(RawConfig {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        })
+        .contains("database_url"));
+        let unknown = format!("{:#}", Layer::from_toml("listne = \"x\"").unwrap_err());
+        assert!(unknown.contains("listne"), "{unknown}");
+    }
+
+    /// The tables come from the file only; the defaults have none.
+    #[test]
+    fn tables_are_file_only() {
+        let env = Layer::from_env(&HashMap::from([(
+            "GATEHOUSE_OAUTH2_PROVIDERS".to_string(),
+            "x".to_string(),
+        )]));
+        let file = Layer::from_toml(oauth2::tests::CATALOG_AND_PROVIDER).unwrap();
+        let cfg = Layer::default().under(file).under(env).resolve().unwrap();
+        assert_eq!(cfg.oauth2_providers.len(), 1);
+        let defaults = Config::defaults();
+        assert!(defaults.connection_types.is_empty() && defaults.oauth2_providers.is_empty());
+    }
+}

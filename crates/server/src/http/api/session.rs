@@ -1,0 +1,29 @@
+//! `GET /v1/session`: who is signed in to the dashboard, and the CSRF
+//! token its writes must carry.
+
+use axum::{response::IntoResponse, response::Response, Json};
+use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::{
+    error::{ApiError, ApiResult},
+    http::{auth::SignedIn, openapi::ErrorEnvelope},
+    state::AppState,
+};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(current))
+}
+
+/// Who is signed in, and the CSRF token for writes (dashboard sessions only).
+#[utoipa::path(get, path = "/v1/session", tag = "dashboard",
+    responses((status = 200, description = "`{\"data\": {\"user\", \"organization_id\", \"csrf_token\"}}`"), (status = 401, body = ErrorEnvelope)))]
+pub async fn current(signed_in: Option<SignedIn>) -> ApiResult<Response> {
+    let s = signed_in.ok_or(ApiError::Unauthorized("session"))?;
+    Ok(Json(json!({"data": {
+        "user": {"id": s.user.id, "email": s.user.email, "role": s.user.role.as_str()},
+        "organization_id": s.user.organization_id,
+        "csrf_token": s.csrf,
+    }}))
+    .into_response())
+}

@@ -1,0 +1,140 @@
+//! The outermost layer: the request id, the header limit, the envelope for
+//! framework responses (405), metrics, and the single place where 500s are
+//! logged.
+
+use std::time::Instant;
+
+use axum::{
+    extract::{Request, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use gatehouse_core::{new_id, IdKind};
+use tracing::Instrument;
+
+use super::RouteLabel;
+use crate::{
+    error::ApiError,
+    http::error::{AuthFailure, InternalFailure},
+    state::AppState,
+};
+
+/// The request id, available to handlers as an extension.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn valid_request_id(v: &str) -> bool {
+    (1..=128).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Outermost layer: assigns the request id, enforces the header limit,
+/// gives framework responses (405) the error envelope, records metrics,
+/// and logs internal errors once with the request id.
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_request_id(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| new_id(IdKind::Request));
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().clone();
+    let has_body = declares_body(req.headers());
+
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.as_bytes().len() + 4)
+        .sum();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method);
+    let mut response = if header_bytes > state.config().max_header_bytes {
+        ApiError::HeaderTooLarge.into_response()
+    } else {
+        next.run(req).instrument(span.clone()).await
+    };
+
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED && !is_json(&response) {
+        let allow = response.headers().get(header::ALLOW).cloned();
+        response = ApiError::MethodNotAllowed.into_response();
+        if let Some(allow) = allow {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+
+    let route = response
+        .extensions()
+        .get::<RouteLabel>()
+        .map(|r| r.0.clone());
+    // No route label: the body guard never ran (404, 405, 431), so a body
+    // the client sent is still unread and the connection cannot be reused.
+    if has_body && route.is_none() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let route = route.unwrap_or_else(|| "unmatched".to_string());
+    let status = response.status();
+    if let Some(InternalFailure(err)) = response.extensions().get::<InternalFailure>() {
+        span.in_scope(
+            || tracing::error!(route = %route, error = %format!("{err:#}"), "request failed"),
+        );
+    }
+    if let Some(AuthFailure(reason)) = response.extensions().get::<AuthFailure>() {
+        metrics::counter!("gatehouse_auth_failures_total", "reason" => *reason).increment(1);
+    }
+    metrics::counter!(
+        "gatehouse_http_requests_total",
+        "route" => route.clone(),
+        "method" => method.to_string(),
+        "status" => status.as_str().to_string()
+    )
+    .increment(1);
+    metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// True when the request announces a body (`Content-Length` above 0, or
+/// any `Transfer-Encoding`).
+fn declares_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0)
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Client request ids are kept only when they match SPEC §2's pattern.
+    #[test]
+    fn request_id_pattern() {
+        assert!(valid_request_id("abc-123_x.y:z"));
+        assert!(!valid_request_id(""));
+        assert!(!valid_request_id("has space"));
+        assert!(!valid_request_id(&"a".repeat(129)));
+    }
+}

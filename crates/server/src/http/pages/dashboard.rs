@@ -1,0 +1,457 @@
+//! `GET /`: the developer dashboard (SPEC §7).
+//!
+//! The server renders the shell only: who is signed in, the session's CSRF
+//! token (in `<meta name="csrf-token">`), the tabs, empty tables and the
+//! dialogs. `assets/dashboard.js` (an ES module importing `common.js`, the
+//! helpers it shares with the hosted page, and `dashboard-core.js`,
+//! `dashboard-tokens.js` and `dashboard-apps.js`) fills
+//! them from the management API with the session cookie, exactly as a
+//! client holding a PAT would; the server never renders a token,
+//! credential or end-user secret into the page.
+//! No inline script or style: the CSP of
+//! [`crate::http::middleware::security`] forbids both.
+
+use axum::{routing::get, Router};
+use gatehouse_core::{Scope, ScopeSet};
+use maud::{html, Markup, DOCTYPE};
+
+use crate::{http::auth::SignedIn, state::AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/", get(page))
+}
+
+/// The dashboard shell; a signed-out browser is sent to `/login` by
+/// [`SignedIn`].
+async fn page(signed_in: SignedIn) -> Markup {
+    shell(&signed_in)
+}
+
+/// The scope matrix's rows: a resource, its read scope and its write scope.
+const SCOPE_ROWS: &[(&str, Option<Scope>, Option<Scope>)] = &[
+    ("Access keys", Some(Scope::KeysRead), Some(Scope::KeysWrite)),
+    ("Apps", Some(Scope::AppsRead), Some(Scope::AppsWrite)),
+    (
+        "Connections",
+        Some(Scope::ConnectionsRead),
+        Some(Scope::ConnectionsWrite),
+    ),
+    (
+        "Decrypted credentials",
+        None,
+        Some(Scope::ConnectionsReveal),
+    ),
+    ("Connect tokens", None, Some(Scope::ConnectWrite)),
+    (
+        "End users",
+        Some(Scope::EndUsersRead),
+        Some(Scope::EndUsersWrite),
+    ),
+    ("Audit log", Some(Scope::AuditRead), None),
+    (
+        "Webhooks",
+        Some(Scope::WebhooksRead),
+        Some(Scope::WebhooksWrite),
+    ),
+    (
+        "Projects",
+        Some(Scope::ProjectsRead),
+        Some(Scope::ProjectsWrite),
+    ),
+];
+
+/// One checkbox of the scope matrix: those beyond the user's role are
+/// disabled; the API's default (all held but `connections:reveal`) is
+/// pre-checked.
+fn scope_cell(scope: Option<Scope>, held: ScopeSet) -> Markup {
+    html! {
+        td {
+            @if let Some(scope) = scope {
+                @let has = held.contains(scope);
+                label.scope-option.disabled[!has] title=[(!has).then_some("Not in your role")] {
+                    input type="checkbox" name="scope" value=(scope.as_str())
+                        checked[has && scope != Scope::ConnectionsReveal] disabled[!has];
+                    code { (scope.as_str()) }
+                }
+            } @else {
+                span.none aria-hidden="true" { "—" }
+            }
+        }
+    }
+}
+
+/// Every scope of SPEC §3 as a resource × read/write matrix.
+fn scope_fieldset(held: ScopeSet) -> Markup {
+    html! {
+        fieldset.scopes {
+            legend { "Scopes" }
+            table.scope-matrix {
+                thead {
+                    tr {
+                        th scope="col" { "Resource" }
+                        th scope="col" { "Read" }
+                        th scope="col" { "Write" }
+                    }
+                }
+                tbody {
+                    @for (resource, read, write) in SCOPE_ROWS {
+                        tr {
+                            th scope="row" { (resource) }
+                            (scope_cell(*read, held))
+                            (scope_cell(*write, held))
+                        }
+                    }
+                }
+            }
+            p.hint {
+                code { "connections:reveal" } " reads decrypted credentials: give it only to the runtime that needs them. "
+                "A token can never do more than your role allows."
+            }
+        }
+    }
+}
+
+/// A `<select>` of expiry choices; the script turns the days into a time.
+fn expiry_field(id: &str) -> Markup {
+    html! {
+        div.field {
+            label for=(id) { "Expires" }
+            select.input id=(id) {
+                option value="" { "Never" }
+                option value="7" { "In 7 days" }
+                option value="30" { "In 30 days" }
+                option value="90" selected { "In 90 days" }
+                option value="365" { "In 1 year" }
+            }
+        }
+    }
+}
+
+/// A form-level error region, filled by the script from `error.details`.
+fn form_error(id: &str) -> Markup {
+    html! { p.form-error id=(id) role="alert" tabindex="-1" hidden {} }
+}
+
+/// The "create a token" dialog of one tab.
+fn create_token_dialog(kind: &str, held: ScopeSet) -> Markup {
+    let is_key = kind == "token";
+    let title = if is_key {
+        "Create API token"
+    } else {
+        "Create personal access token"
+    };
+    html! {
+        dialog.dialog id={ "create-" (kind) "-dialog" } aria-labelledby={ "create-" (kind) "-title" } {
+            form.dialog-body id={ "create-" (kind) "-form" } novalidate {
+                h2 id={ "create-" (kind) "-title" } { (title) }
+                @if is_key {
+                    p.hint id="create-token-where" {}
+                } @else {
+                    p.hint { "Acts as you, with your role, on every project. For scripts and the CLI." }
+                }
+                (form_error(&format!("create-{kind}-error")))
+                div.field {
+                    label for={ (kind) "-name" } { "Name" }
+                    input.input id={ (kind) "-name" } name="name" type="text" maxlength="100"
+                        required autocomplete="off" placeholder=(if is_key { "e.g. Production backend" } else { "e.g. My laptop" })
+                        aria-describedby={ (kind) "-name-error" };
+                    p.field-error id={ (kind) "-name-error" } hidden {}
+                }
+                div.field-row {
+                    @if is_key {
+                        div.field {
+                            label for="token-reach" { "Access" }
+                            select.input id="token-reach" name="reach" {
+                                option value="environment" id="reach-environment" selected { "This environment" }
+                                option value="project" id="reach-project" { "Every environment of the project" }
+                                option value="organization" { "Organization: every project" }
+                            }
+                        }
+                    }
+                    (expiry_field(&format!("{kind}-expiry")))
+                }
+                (scope_fieldset(held))
+                p.field-error id={ (kind) "-scopes-error" } tabindex="-1" hidden {}
+                div.dialog-actions {
+                    button.btn.btn-secondary type="button" data-close { "Cancel" }
+                    button.btn.btn-primary type="submit" { "Create" }
+                }
+            }
+        }
+    }
+}
+
+/// One tab's list of tokens.
+fn token_panel(kind: &str, table_id: &str, title: &str, lede: &str, can_write: bool) -> Markup {
+    let is_key = kind == "token";
+    html! {
+        section.panel id={ "panel-" (table_id) } role="tabpanel" aria-labelledby={ "tab-" (table_id) }
+            hidden[!is_key] {
+            div.panel-head {
+                div {
+                    h2 id={ (table_id) "-heading" } tabindex="-1" { (title) }
+                    p.hint { (lede) }
+                }
+                @if can_write {
+                    button.btn.btn-primary type="button" id={ "create-" (kind) } { "Create token" }
+                }
+            }
+            p.status id={ (table_id) "-status" } role="status" aria-live="polite" {}
+            div.table-wrap {
+                table.data id=(table_id) aria-labelledby={ (table_id) "-heading" } {
+                    thead {
+                        tr {
+                            th scope="col" { "Name" }
+                            th scope="col" { "Token" }
+                            th scope="col" { "Scope" }
+                            @if is_key { th scope="col" { "Created by" } }
+                            th scope="col" { "Created" }
+                            th scope="col" { "Last used" }
+                            th scope="col" { "Status" }
+                            th scope="col" { span.visually-hidden { "Actions" } }
+                        }
+                    }
+                    tbody {}
+                }
+            }
+        }
+    }
+}
+
+fn apps_panel(can_write: bool) -> Markup {
+    html! {
+        section.panel id="panel-apps" role="tabpanel" aria-labelledby="tab-apps" hidden {
+            div.panel-head {
+                div {
+                    h2 id="apps-heading" tabindex="-1" { "Apps" }
+                    p.hint { "Apps of the selected environment, their requirements and their end users." }
+                }
+                @if can_write {
+                    button.btn.btn-primary type="button" id="create-app" { "Create app" }
+                }
+            }
+            p.status id="apps-status" role="status" aria-live="polite" {}
+            div.table-wrap {
+                table.data id="apps" aria-labelledby="apps-heading" {
+                    thead {
+                        tr {
+                            th scope="col" { "Name" }
+                            th scope="col" { "Hostname" }
+                            th scope="col" { "Access" }
+                            th scope="col" { "Deployed version" }
+                        }
+                    }
+                    tbody {}
+                }
+            }
+            section.app-detail.card id="app-detail" aria-labelledby="app-detail-name" hidden {
+                div.detail-head {
+                    h3 id="app-detail-name" tabindex="-1" {}
+                    p.hint id="app-detail-meta" {}
+                }
+                h4 { "Requirements" }
+                p.hint id="requirements-status" role="status" {}
+                ul.requirements id="requirements" {}
+                h4 { "End users" }
+                p.hint id="end-users-status" role="status" aria-live="polite" {}
+                div.table-wrap {
+                    table.data id="end-users" aria-label="End users" {
+                        thead {
+                            tr {
+                                th scope="col" { "User ID" }
+                                th scope="col" { "Connections" }
+                                th scope="col" { "Since" }
+                                th scope="col" { span.visually-hidden { "Actions" } }
+                            }
+                        }
+                        tbody {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Dialogs shared by the tabs: the one-time token, and confirmations.
+fn shared_dialogs() -> Markup {
+    html! {
+        dialog.dialog id="token-modal" aria-labelledby="token-modal-title" aria-describedby="token-warning" {
+            div.dialog-body {
+                h2 id="token-modal-title" { "Your new token" }
+                p.callout id="token-warning" {
+                    strong { "This token will not be shown again." }
+                    " Copy it now and keep it somewhere safe, such as a secrets manager."
+                }
+                div.field {
+                    label for="new-token" { "Token" }
+                    div.copy-row id="new-token-slot" {
+                        button.btn.btn-secondary type="button" id="copy-token" { "Copy" }
+                    }
+                }
+                div.dialog-actions {
+                    button.btn.btn-primary type="button" id="token-done" data-close { "Done" }
+                }
+            }
+        }
+        dialog.dialog.dialog-narrow id="confirm-revoke" aria-labelledby="confirm-revoke-title" {
+            div.dialog-body {
+                h2 id="confirm-revoke-title" { "Revoke token?" }
+                p {
+                    strong id="confirm-revoke-name" {}
+                    " stops working immediately: requests made with it get 401 Unauthorized. This cannot be undone."
+                }
+                (form_error("confirm-revoke-error"))
+                div.dialog-actions {
+                    button.btn.btn-secondary type="button" data-close { "Cancel" }
+                    button.btn.btn-danger-solid type="button" id="confirm-revoke-submit" { "Revoke" }
+                }
+            }
+        }
+        dialog.dialog.dialog-narrow id="confirm-erase" aria-labelledby="confirm-erase-title" {
+            div.dialog-body {
+                h2 id="confirm-erase-title" { "Erase end user?" }
+                p {
+                    "Every connection, linked account and connect token of "
+                    code id="confirm-erase-name" {}
+                    " in this environment is deleted. This cannot be undone."
+                }
+                (form_error("confirm-erase-error"))
+                div.dialog-actions {
+                    button.btn.btn-secondary type="button" data-close { "Cancel" }
+                    button.btn.btn-danger-solid type="button" id="confirm-erase-submit" { "Erase" }
+                }
+            }
+        }
+        dialog.dialog.dialog-narrow id="create-app-dialog" aria-labelledby="create-app-title" {
+            form.dialog-body id="create-app-form" novalidate {
+                h2 id="create-app-title" { "Create app" }
+                p.hint id="create-app-where" {}
+                (form_error("create-app-error"))
+                div.field {
+                    label for="app-name" { "Name" }
+                    input.input id="app-name" name="name" type="text" maxlength="100" required
+                        autocomplete="off" placeholder="e.g. Support agent" aria-describedby="app-name-error";
+                    p.field-error id="app-name-error" hidden {}
+                }
+                div.field {
+                    label for="app-access" { "Access" }
+                    select.input id="app-access" name="access_type" aria-describedby="app-access-hint" {
+                        option value="private" selected { "Private: callers need an access key" }
+                        option value="public" { "Public: anyone can mint connect tokens" }
+                    }
+                    p.hint id="app-access-hint" { "Who may call the app's hostname." }
+                }
+                div.dialog-actions {
+                    button.btn.btn-secondary type="button" data-close { "Cancel" }
+                    button.btn.btn-primary type="submit" { "Create" }
+                }
+            }
+        }
+    }
+}
+
+fn shell(s: &SignedIn) -> Markup {
+    let held = s.principal.scopes;
+    let can_write_keys = held.contains(Scope::KeysWrite);
+    let can_write_apps = held.contains(Scope::AppsWrite);
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="csrf-token" content=(s.csrf);
+                meta name="referrer" content="no-referrer";
+                meta name="robots" content="noindex, nofollow";
+                meta name="color-scheme" content="light";
+                title { "Developer · Gatehouse" }
+                link rel="icon" type="image/svg+xml" href="/assets/favicon.svg";
+                link rel="stylesheet" href="/assets/dashboard.css";
+                script type="module" src="/assets/dashboard.js" {}
+            }
+            body data-page="dashboard" data-role=(s.user.role) {
+                a.skip-link href="#main" { "Skip to content" }
+                header.topbar {
+                    div.topbar-inner {
+                        a.logo href="/" {
+                            span.logo-mark aria-hidden="true" {}
+                            span { "Gatehouse" }
+                        }
+                        div.switchers {
+                            div.switcher {
+                                label for="project-switcher" { "Project" }
+                                select.input id="project-switcher" disabled {
+                                    option { "Loading…" }
+                                }
+                            }
+                            div.switcher {
+                                label for="environment-switcher" { "Environment" }
+                                select.input id="environment-switcher" disabled {
+                                    option { "Loading…" }
+                                }
+                            }
+                        }
+                        div.account {
+                            div.who {
+                                span.who-email id="user-email" title=(s.user.email) { (s.user.email) }
+                                span.role-badge id="user-role" { (s.user.role) }
+                            }
+                            form.sign-out method="post" action="/logout" {
+                                input type="hidden" name="csrf" value=(s.csrf);
+                                button.btn.btn-secondary.btn-small type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main.page id="main" tabindex="-1" {
+                    div.page-head {
+                        h1 { "Developer" }
+                        p.hint { "Tokens for your servers and scripts, and the apps your end users connect to." }
+                    }
+                    p.form-error id="page-error" role="alert" hidden {}
+                    div.tabs role="tablist" aria-label="Developer" {
+                        button.tab type="button" role="tab" id="tab-tokens" aria-controls="panel-tokens" aria-selected="true" { "API tokens" }
+                        button.tab type="button" role="tab" id="tab-pats" aria-controls="panel-pats" aria-selected="false" tabindex="-1" {
+                            span.wide-only { "Personal access tokens" }
+                            span.narrow-only { "Personal tokens" }
+                        }
+                        button.tab type="button" role="tab" id="tab-apps" aria-controls="panel-apps" aria-selected="false" tabindex="-1" { "Apps" }
+                    }
+                    (token_panel("token", "tokens", "API tokens",
+                        "Access keys for servers and scripts, limited to an environment, a project or the organization.",
+                        can_write_keys))
+                    (token_panel("pat", "pats", "Personal access tokens",
+                        "Your own tokens. They act as you, with your role.", can_write_keys))
+                    (apps_panel(can_write_apps))
+                }
+                @if can_write_keys { (create_token_dialog("token", held)) }
+                @if can_write_keys { (create_token_dialog("pat", held)) }
+                (shared_dialogs())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every scope is offered, and `connections:reveal` is never pre-checked.
+    #[test]
+    fn scope_fieldset_offers_every_scope() {
+        let html = scope_fieldset(ScopeSet::all()).into_string();
+        for scope in Scope::ALL {
+            assert_eq!(
+                html.matches(&format!("value=\"{}\"", scope.as_str()))
+                    .count(),
+                1,
+                "{scope}"
+            );
+        }
+        let reveal = html
+            .split("<label")
+            .find(|l| l.contains("connections:reveal"))
+            .unwrap_or_default();
+        assert!(!reveal.contains("checked"));
+    }
+}

@@ -1,0 +1,376 @@
+//! Apps on their own hostnames, their immutable versions (requirements)
+//! and deployments (SPEC §5). Any change to an app drops the host and
+//! connect-token caches on every node.
+
+use gatehouse_core::{
+    app::default_hostname,
+    new_id,
+    requirement::{parse_requirements, Requirement},
+    time::now_ms,
+    validate::{normalize_host, Hostname, Name, Slug, BLANK},
+    AccessType, IdKind,
+};
+use gatehouse_store::{
+    apps::{App, AppFilter, AppVersion},
+    Page, PageRequest,
+};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{
+    audit::{self, Origin},
+    principal::{app_reach, Principal},
+    visibility, Services,
+};
+use crate::error::{ApiError, ApiResult, FieldErrors};
+
+/// Body of `POST /v1/apps`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApp {
+    pub name: Option<String>,
+    /// Optional for an environment-scoped credential.
+    pub environment_id: Option<String>,
+    /// `[a-z0-9-]{1,63}`, unique per environment; derived from the name.
+    pub slug: Option<String>,
+    /// Default `<slug>.<apps_domain>` in `live`, `<slug>-<environment>.<apps_domain>` elsewhere.
+    pub hostname: Option<String>,
+    /// `private` (default) or `public`.
+    pub access_type: Option<String>,
+}
+
+/// Body of `PATCH /v1/apps/{id}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApp {
+    pub name: Option<String>,
+    pub hostname: Option<String>,
+    pub access_type: Option<String>,
+}
+
+/// Body of `POST /v1/apps/{id}/versions`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVersion {
+    /// Each `{name, type, title?, description?, spec: {type, data}}`.
+    #[schema(value_type = Vec<Object>)]
+    pub requirements: Option<serde_json::Value>,
+}
+
+/// Body of `POST /v1/apps/{id}/deployments`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDeployment {
+    pub version_id: Option<String>,
+}
+
+/// A stored version with its requirements read back.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub row: AppVersion,
+    pub requirements: Vec<Requirement>,
+}
+
+impl Version {
+    fn read(row: AppVersion) -> ApiResult<Self> {
+        Ok(Self {
+            requirements: requirements_of(&row)?,
+            row,
+        })
+    }
+}
+
+/// The requirements stored in a version.
+pub fn requirements_of(v: &AppVersion) -> ApiResult<Vec<Requirement>> {
+    serde_json::from_str(&v.requirements)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("version {} requirements: {e}", v.id)))
+}
+
+/// The requirements of the app's deployed version (none when nothing is
+/// deployed).
+pub async fn deployed_requirements(svc: &Services, app: &App) -> ApiResult<Vec<Requirement>> {
+    let Some(version_id) = app.deployed_version_id.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let version = svc
+        .store()
+        .version(&app.id, version_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "deployed version {version_id} of {} is missing",
+                app.id
+            ))
+        })?;
+    requirements_of(&version)
+}
+
+fn parse_access_type(raw: Option<&str>) -> Result<AccessType, String> {
+    match raw.unwrap_or("private") {
+        "" => Err(BLANK.into()),
+        t => AccessType::parse(t).ok_or_else(|| "must be private or public".into()),
+    }
+}
+
+/// A custom hostname: a DNS name that is not the management host.
+fn parse_hostname(svc: &Services, raw: &str) -> Result<String, String> {
+    let host = Hostname::parse(raw)?.into_inner();
+    let public_host = url::Url::parse(&svc.config().public_url)
+        .ok()
+        .and_then(|u| u.host_str().and_then(normalize_host));
+    if public_host.as_deref() == Some(host.as_str()) {
+        return Err("must not be the host of public_url".into());
+    }
+    Ok(host)
+}
+
+/// Apps the caller can see, newest first, optionally of one environment.
+pub async fn list(
+    svc: &Services,
+    caller: &Principal,
+    environment_id: Option<&str>,
+    page: PageRequest,
+) -> ApiResult<Page<App>> {
+    let mut filter = AppFilter {
+        organization_id: caller.organization_id().to_string(),
+        project_id: caller.reach.project_id.clone(),
+        environment_id: caller.reach.environment_id.clone(),
+    };
+    if let Some(env_id) = environment_id {
+        let env = visibility::environment(svc, &caller.reach, env_id).await?;
+        filter.environment_id = Some(env.id);
+    }
+    Ok(svc.store().list_apps(&filter, page).await?)
+}
+
+/// Creates an app in an environment, on its default or a custom hostname.
+#[tracing::instrument(skip_all, fields(caller = %caller.id))]
+pub async fn create(
+    svc: &Services,
+    caller: &Principal,
+    origin: &Origin,
+    body: CreateApp,
+) -> ApiResult<App> {
+    let env_id = body
+        .environment_id
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or_else(|| caller.reach.environment_id.clone())
+        .ok_or_else(|| ApiError::field("environment_id", BLANK))?;
+    let env = visibility::environment(svc, &caller.reach, &env_id).await?;
+    let mut errors = FieldErrors::new();
+    let name = errors.check("name", Name::parse(body.name.as_deref().unwrap_or("")));
+    let slug = match body.slug.as_deref() {
+        Some(raw) => errors.check("slug", Slug::parse(raw)),
+        None => name
+            .as_ref()
+            .and_then(|n| Slug::from_name(n.as_str()))
+            .or_else(|| {
+                errors.add("slug", "cannot be derived from the name; give one");
+                None
+            }),
+    };
+    let access_type = errors.check(
+        "access_type",
+        parse_access_type(body.access_type.as_deref()),
+    );
+    let hostname = match (body.hostname.as_deref(), &slug) {
+        (Some(raw), _) => errors.check("hostname", parse_hostname(svc, raw)),
+        (None, Some(slug)) => {
+            let host = default_hostname(slug, &env.name, &svc.config().apps_domain);
+            errors.check("hostname", Hostname::parse(&host).map(Hostname::into_inner))
+        }
+        (None, None) => None,
+    };
+    errors.finish()?;
+    let (Some(name), Some(slug), Some(access_type), Some(hostname)) =
+        (name, slug, access_type, hostname)
+    else {
+        return Err(ApiError::field("input", BLANK));
+    };
+    let app = App {
+        id: new_id(IdKind::App),
+        organization_id: env.organization_id.clone(),
+        project_id: env.project_id.clone(),
+        environment_id: env.id.clone(),
+        name: name.into_inner(),
+        slug: slug.into_inner(),
+        hostname,
+        access_type,
+        deployed_version_id: None,
+        created_at: now_ms(),
+        deleted_at: None,
+    };
+    svc.store().create_app(&app).await?;
+    svc.forget_apps().await;
+    audit::record(
+        svc,
+        caller.into(),
+        "app.created",
+        ("app", &app.id),
+        &app_reach(&app),
+        origin,
+    )
+    .await?;
+    Ok(app)
+}
+
+/// One app.
+pub async fn show(svc: &Services, caller: &Principal, id: &str) -> ApiResult<App> {
+    visibility::app(svc, caller, id).await
+}
+
+/// Changes an app's name, hostname or access type.
+#[tracing::instrument(skip_all, fields(caller = %caller.id, app = %id))]
+pub async fn update(
+    svc: &Services,
+    caller: &Principal,
+    origin: &Origin,
+    id: &str,
+    body: UpdateApp,
+) -> ApiResult<App> {
+    let mut app = visibility::app(svc, caller, id).await?;
+    let mut errors = FieldErrors::new();
+    if let Some(raw) = body.name.as_deref() {
+        if let Some(name) = errors.check("name", Name::parse(raw)) {
+            app.name = name.into_inner();
+        }
+    }
+    if let Some(raw) = body.hostname.as_deref() {
+        if let Some(host) = errors.check("hostname", parse_hostname(svc, raw)) {
+            app.hostname = host;
+        }
+    }
+    if body.access_type.is_some() {
+        if let Some(t) = errors.check(
+            "access_type",
+            parse_access_type(body.access_type.as_deref()),
+        ) {
+            app.access_type = t;
+        }
+    }
+    errors.finish()?;
+    svc.store().update_app(&app).await?;
+    svc.forget_apps().await;
+    audit::record(
+        svc,
+        caller.into(),
+        "app.updated",
+        ("app", &app.id),
+        &app_reach(&app),
+        origin,
+    )
+    .await?;
+    Ok(app)
+}
+
+/// Deletes an app: its hostname stops answering, its connect tokens stop
+/// working and its end users' connections are deleted.
+#[tracing::instrument(skip_all, fields(caller = %caller.id, app = %id))]
+pub async fn delete(
+    svc: &Services,
+    caller: &Principal,
+    origin: &Origin,
+    id: &str,
+) -> ApiResult<()> {
+    let app = visibility::app(svc, caller, id).await?;
+    svc.store().delete_app(&app.id, now_ms()).await?;
+    svc.forget_apps().await;
+    audit::record(
+        svc,
+        caller.into(),
+        "app.deleted",
+        ("app", &app.id),
+        &app_reach(&app),
+        origin,
+    )
+    .await
+}
+
+/// An app's versions, newest first.
+pub async fn list_versions(
+    svc: &Services,
+    caller: &Principal,
+    id: &str,
+    page: PageRequest,
+) -> ApiResult<Page<Version>> {
+    let app = visibility::app(svc, caller, id).await?;
+    let found = svc.store().list_versions(&app.id, page).await?;
+    Ok(Page {
+        items: found
+            .items
+            .into_iter()
+            .map(Version::read)
+            .collect::<ApiResult<_>>()?,
+        total: found.total,
+    })
+}
+
+/// Creates a version: an immutable snapshot of the requirements, each
+/// checked against the catalog.
+#[tracing::instrument(skip_all, fields(caller = %caller.id, app = %id))]
+pub async fn create_version(
+    svc: &Services,
+    caller: &Principal,
+    origin: &Origin,
+    id: &str,
+    body: CreateVersion,
+) -> ApiResult<Version> {
+    let app = visibility::app(svc, caller, id).await?;
+    let input = body.requirements.unwrap_or(serde_json::Value::Null);
+    let catalog = svc.catalog();
+    let requirements =
+        parse_requirements(&input, |t| catalog.get(t).map(|ct| ct.title().to_string()))
+            .map_err(ApiError::BadRequest)?;
+    let row = AppVersion {
+        id: new_id(IdKind::Version),
+        app_id: app.id.clone(),
+        requirements: serde_json::to_string(&requirements).map_err(ApiError::internal)?,
+        created_at: now_ms(),
+    };
+    svc.store().create_version(&row).await?;
+    audit::record(
+        svc,
+        caller.into(),
+        "app_version.created",
+        ("app_version", &row.id),
+        &app_reach(&app),
+        origin,
+    )
+    .await?;
+    Ok(Version { row, requirements })
+}
+
+/// Deploys a version: it becomes the requirements end users fulfil.
+#[tracing::instrument(skip_all, fields(caller = %caller.id, app = %id))]
+pub async fn deploy(
+    svc: &Services,
+    caller: &Principal,
+    origin: &Origin,
+    id: &str,
+    body: CreateDeployment,
+) -> ApiResult<App> {
+    let mut app = visibility::app(svc, caller, id).await?;
+    let version_id = body
+        .version_id
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ApiError::field("version_id", BLANK))?;
+    let version = svc
+        .store()
+        .version(&app.id, &version_id)
+        .await?
+        .ok_or_else(|| ApiError::field("version_id", "is not a version of this app"))?;
+    svc.store().deploy(&app.id, &version.id).await?;
+    app.deployed_version_id = Some(version.id.clone());
+    svc.forget_apps().await;
+    audit::record(
+        svc,
+        caller.into(),
+        "app.deployed",
+        ("app_version", &version.id),
+        &app_reach(&app),
+        origin,
+    )
+    .await?;
+    Ok(app)
+}

@@ -1,0 +1,146 @@
+//! What a platform's backend does on an app's own hostname (SPEC §6): mint
+//! a connect token for one of its end users, and ask whether that user is
+//! ready.
+
+use std::sync::Arc;
+
+use gatehouse_core::{
+    requirement::Requirement,
+    time::now_ms,
+    validate::{RedirectUrl, UserId, BLANK},
+};
+use gatehouse_store::apps::App;
+use secrecy::SecretString;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{
+    audit::{self, Actor, Origin},
+    connect,
+    principal::{app_reach, Principal},
+    Services,
+};
+use crate::{
+    crypto::jwt::{ConnectClaims, AUDIENCE, MAX_TOKEN_TTL_SECS},
+    error::{ApiError, ApiResult, FieldErrors},
+};
+
+/// Body of `POST /v1/connect/tokens`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MintToken {
+    /// The platform's id for its end user: 1–250 characters.
+    pub user_id: Option<String>,
+    /// 60–86400, default 86400.
+    pub ttl_seconds: Option<i64>,
+    /// Where the hosted page sends the user when all is set: absolute
+    /// https (http only for localhost and *.localhost).
+    pub redirect_url: Option<String>,
+}
+
+/// A minted connect token (a secret: `Debug` leaves it out), the hosted
+/// page's URL with it, and when it expires (Unix seconds).
+pub struct Minted {
+    pub token: SecretString,
+    pub url: SecretString,
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Minted")
+            .field("token", &"[REDACTED]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// The caller on an app surface: the app, and the access key used (none
+/// on a public app called anonymously).
+pub struct AppCaller {
+    pub app: Arc<App>,
+    pub key: Option<Arc<Principal>>,
+}
+
+/// Mints a connect token for an end user of the app.
+#[tracing::instrument(skip_all, fields(app = %caller.app.id))]
+pub async fn mint(
+    svc: &Services,
+    caller: &AppCaller,
+    origin: &Origin,
+    body: MintToken,
+) -> ApiResult<Minted> {
+    let mut errors = FieldErrors::new();
+    let user_id = errors.check(
+        "user_id",
+        UserId::parse(body.user_id.as_deref().unwrap_or("")),
+    );
+    let ttl = body.ttl_seconds.unwrap_or(MAX_TOKEN_TTL_SECS);
+    if !(60..=MAX_TOKEN_TTL_SECS).contains(&ttl) {
+        errors.add(
+            "ttl_seconds",
+            format!("must be a whole number from 60 to {MAX_TOKEN_TTL_SECS}"),
+        );
+    }
+    let redirect_url = match body.redirect_url.as_deref() {
+        None => None,
+        Some(raw) => errors.check("redirect_url", RedirectUrl::parse(raw)),
+    };
+    errors.finish()?;
+    let user_id = user_id
+        .ok_or_else(|| ApiError::field("user_id", BLANK))?
+        .into_inner();
+    let app = &caller.app;
+    let now = now_ms() / 1000;
+    let claims = ConnectClaims {
+        sub: user_id.clone(),
+        user_id: user_id.clone(),
+        app_id: app.id.clone(),
+        environment_id: app.environment_id.clone(),
+        iss: svc.config().public_url.clone(),
+        aud: AUDIENCE.to_string(),
+        iat: now,
+        nbf: now,
+        exp: now + ttl,
+        jti: ulid::Ulid::new().to_string().to_ascii_lowercase(),
+        redirect_url: redirect_url.map(RedirectUrl::into_inner),
+    };
+    let token = svc.signing().sign(&claims).await?;
+    svc.store()
+        .touch_end_user(&app.environment_id, &user_id, &app.id, now * 1000)
+        .await?;
+    let actor = match &caller.key {
+        Some(key) => Actor::from(key.as_ref()),
+        None => Actor {
+            kind: "public",
+            id: "anonymous",
+        },
+    };
+    audit::record(
+        svc,
+        actor,
+        "connect_token.created",
+        ("end_user", &user_id),
+        &app_reach(app),
+        origin,
+    )
+    .await?;
+    let url = format!("{}/connect?token={token}", svc.config().public_url);
+    Ok(Minted {
+        token: token.into(),
+        url: url.into(),
+        expires_at: claims.exp,
+    })
+}
+
+/// The requirements of the deployed version the end user has not
+/// satisfied yet (empty: the user is ready).
+pub async fn unsatisfied(svc: &Services, app: &App, user_id: &str) -> ApiResult<Vec<Requirement>> {
+    let user_id = UserId::parse(user_id).map_err(|m| ApiError::field("user_id", m))?;
+    let states = connect::requirement_states(svc, app, user_id.as_str()).await?;
+    Ok(states
+        .into_iter()
+        .filter(|s| !s.satisfied())
+        .map(|s| s.requirement)
+        .collect())
+}

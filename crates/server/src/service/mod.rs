@@ -1,0 +1,197 @@
+//! The use cases: one function per thing a user of Gatehouse does (issue a
+//! key, mint a connect token, submit credentials, erase an end user…).
+//! Each takes the [`Services`] handle, an authenticated caller where there
+//! is one, and validated input; it enforces the rules, talks to the store
+//! and the crypto, and returns rows or an [`ApiError`](crate::error::ApiError).
+//! Nothing here knows about HTTP.
+//!
+//! [`Services`] holds what every use case shares: configuration, storage,
+//! the keys, the catalog, and the node-local caches (credentials, connect
+//! tokens, app hosts) with the cross-node invalidation that keeps them
+//! honest.
+
+pub mod apps;
+pub mod audit;
+pub mod authenticate;
+pub mod bootstrap;
+pub mod connect;
+pub mod connect_tokens;
+pub mod credentials;
+pub mod end_users;
+pub mod hosts;
+pub mod members;
+pub mod principal;
+pub mod sessions;
+pub mod tenancy;
+pub mod usage;
+pub mod visibility;
+
+use std::sync::Arc;
+
+use gatehouse_core::TokenPrefixes;
+use gatehouse_store::{notify::Invalidation, Store};
+
+use crate::{
+    catalog::Catalog,
+    config::Config,
+    crypto::{Keyring, SigningKeys},
+};
+
+/// Cheap to clone: one `Arc` around everything the use cases share.
+#[derive(Clone)]
+pub struct Services(Arc<Inner>);
+
+struct Inner {
+    config: Config,
+    store: Store,
+    prefixes: TokenPrefixes,
+    keyring: Keyring,
+    signing: SigningKeys,
+    catalog: Catalog,
+    credentials: principal::CredentialCache,
+    connect_tokens: principal::ConnectTokenCache,
+    hosts: hosts::HostCache,
+    usage: usage::UsageRecorder,
+    sign_ins: sessions::SignInLimiter,
+}
+
+/// What [`Services`] is built from (loaded at start-up).
+pub struct Parts {
+    pub config: Config,
+    pub store: Store,
+    pub keyring: Keyring,
+    pub signing: SigningKeys,
+    pub catalog: Catalog,
+}
+
+impl Services {
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(Inner {
+            prefixes: parts.config.token_prefixes(),
+            config: parts.config,
+            store: parts.store,
+            keyring: parts.keyring,
+            signing: parts.signing,
+            catalog: parts.catalog,
+            credentials: principal::CredentialCache::default(),
+            connect_tokens: principal::ConnectTokenCache::default(),
+            hosts: hosts::HostCache::default(),
+            usage: usage::UsageRecorder::default(),
+            sign_ins: sessions::SignInLimiter::default(),
+        }))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    pub fn prefixes(&self) -> &TokenPrefixes {
+        &self.0.prefixes
+    }
+
+    /// The master key(s) that seal stored secrets.
+    pub fn keyring(&self) -> &Keyring {
+        &self.0.keyring
+    }
+
+    /// Connect-token signing keys.
+    pub fn signing(&self) -> &SigningKeys {
+        &self.0.signing
+    }
+
+    /// Connection types.
+    pub fn catalog(&self) -> &Catalog {
+        &self.0.catalog
+    }
+
+    /// Batched `last_used_at` updates.
+    pub fn usage(&self) -> &usage::UsageRecorder {
+        &self.0.usage
+    }
+
+    fn credential_cache(&self) -> &principal::CredentialCache {
+        &self.0.credentials
+    }
+
+    fn connect_token_cache(&self) -> &principal::ConnectTokenCache {
+        &self.0.connect_tokens
+    }
+
+    fn host_cache(&self) -> &hosts::HostCache {
+        &self.0.hosts
+    }
+
+    fn sign_in_limiter(&self) -> &sessions::SignInLimiter {
+        &self.0.sign_ins
+    }
+
+    /// Drops a credential from every node's cache (this node at once).
+    pub async fn forget_credential(&self, token_hash: &[u8]) {
+        self.credential_cache().invalidate(token_hash);
+        self.announce(&hex::encode(token_hash)).await;
+    }
+
+    /// Drops every cached credential on every node (role and member changes).
+    pub async fn forget_all_credentials(&self) {
+        self.credential_cache().invalidate_all();
+        self.announce("*").await;
+    }
+
+    /// Drops cached host lookups and verified connect tokens (which carry
+    /// their app) here and on every other node: after an app changes.
+    pub async fn forget_apps(&self) {
+        self.host_cache().invalidate_all();
+        self.connect_token_cache().invalidate_all();
+        self.announce("apps").await;
+    }
+
+    /// Drops one end user's cached connect tokens here and every cached
+    /// connect token on other nodes.
+    pub async fn forget_connect_tokens(&self, environment_id: &str, user_id: &str) {
+        self.connect_token_cache()
+            .invalidate_user(environment_id, user_id);
+        self.announce("connect").await;
+    }
+
+    /// Drops one cached connect token here and every cached connect token
+    /// on other nodes.
+    pub async fn forget_connect_token(&self, token_hash: &[u8; 32]) {
+        self.connect_token_cache().invalidate(token_hash);
+        self.announce("connect").await;
+    }
+
+    /// Applies another node's announcement to this node's caches.
+    pub fn apply(&self, invalidation: &Invalidation) {
+        match invalidation {
+            Invalidation::Credential(payload) => match payload.as_str() {
+                "apps" => {
+                    self.host_cache().invalidate_all();
+                    self.connect_token_cache().invalidate_all();
+                }
+                "connect" => self.connect_token_cache().invalidate_all(),
+                hex_hash => {
+                    if let Ok(hash) = hex::decode(hex_hash) {
+                        self.credential_cache().invalidate(&hash);
+                    }
+                }
+            },
+            Invalidation::All => {
+                self.credential_cache().invalidate_all();
+                self.host_cache().invalidate_all();
+                self.connect_token_cache().invalidate_all();
+            }
+        }
+    }
+
+    /// Tells the other nodes (PostgreSQL `NOTIFY`); a failure is logged,
+    /// and their caches then expire on their own within a minute.
+    async fn announce(&self, payload: &str) {
+        if let Err(err) = self.store().announce_invalidation(payload).await {
+            tracing::warn!(error = %err, "could not announce a cache invalidation");
+        }
+    }
+}

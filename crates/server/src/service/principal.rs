@@ -1,0 +1,242 @@
+//! Who is calling: an authenticated management caller ([`Principal`]: an
+//! access key, a personal access token or a dashboard session) or an end
+//! user holding a connect token ([`ConnectPrincipal`]), and the bounded
+//! caches that spare the database a lookup for callers seen recently.
+
+use std::{sync::Arc, time::Duration};
+
+use gatehouse_core::{Reach, Role, ScopeSet, TokenKind};
+use gatehouse_store::{apps::App, credentials::CredentialRecord, sessions::SessionRecord};
+
+use crate::crypto::jwt::ConnectClaims;
+
+/// What kind of credential a management caller used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerKind {
+    AccessKey,
+    PersonalAccessToken,
+    /// A signed-in dashboard user (cookie), holding the whole of their role.
+    Session,
+}
+
+impl CallerKind {
+    /// `access_key`, `personal_access_token` or `session`: the audit actor
+    /// kind.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AccessKey => "access_key",
+            Self::PersonalAccessToken => "personal_access_token",
+            Self::Session => "session",
+        }
+    }
+
+    /// Whether the caller acts as a user (a PAT or a session), not as a key.
+    pub fn is_user(self) -> bool {
+        self != Self::AccessKey
+    }
+}
+
+impl From<TokenKind> for CallerKind {
+    fn from(kind: TokenKind) -> Self {
+        match kind {
+            TokenKind::AccessKey => Self::AccessKey,
+            TokenKind::PersonalAccessToken => Self::PersonalAccessToken,
+        }
+    }
+}
+
+/// An authenticated management caller: who, how far they reach, what they
+/// may do.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub kind: CallerKind,
+    /// `key_…`, `pat_…` or `ses_…`.
+    pub id: String,
+    /// The user behind the credential (a PAT's or session's owner; a key's
+    /// creator).
+    pub user_id: String,
+    /// That user's role now, if they are still a member.
+    pub role: Option<Role>,
+    pub reach: Reach,
+    /// Effective scopes: a key's stored scopes; a PAT's stored scopes
+    /// narrowed to its owner's role as it is now; a session's whole role.
+    pub scopes: ScopeSet,
+    /// The stored key or PAT (none for a session).
+    pub credential: Option<CredentialRecord>,
+}
+
+impl Principal {
+    /// The caller behind a stored access key or PAT.
+    pub fn from_credential(record: CredentialRecord) -> Self {
+        let c = &record.credential;
+        let role = Some(record.user_role).filter(|_| record.user_deleted_at.is_none());
+        let stored = ScopeSet::from_storage(&c.scopes);
+        let scopes = match c.kind {
+            TokenKind::AccessKey => stored,
+            TokenKind::PersonalAccessToken => role
+                .map(|r| stored.intersect(r.scopes()))
+                .unwrap_or_default(),
+        };
+        Self {
+            kind: c.kind.into(),
+            id: c.id.clone(),
+            user_id: c.user_id.clone(),
+            role,
+            reach: Reach {
+                organization_id: c.organization_id.clone(),
+                project_id: c.project_id.clone(),
+                environment_id: c.environment_id.clone(),
+            },
+            scopes,
+            credential: Some(record),
+        }
+    }
+
+    /// The caller behind a live dashboard session: the user, organization
+    /// wide, with every scope of their role.
+    pub fn from_session(record: &SessionRecord) -> Self {
+        let user = &record.user;
+        Self {
+            kind: CallerKind::Session,
+            id: record.session.id.clone(),
+            user_id: user.id.clone(),
+            role: Some(user.role),
+            reach: Reach::organization(&user.organization_id),
+            scopes: user.role.scopes(),
+            credential: None,
+        }
+    }
+
+    pub fn organization_id(&self) -> &str {
+        &self.reach.organization_id
+    }
+
+    /// Why this caller's credential cannot be used at `now`, if it cannot.
+    pub fn unusable(&self, now: i64) -> Option<&'static str> {
+        let record = self.credential.as_ref()?;
+        let c = &record.credential;
+        if c.revoked_at.is_some() {
+            Some("revoked")
+        } else if c.expires_at.is_some_and(|e| e <= now) {
+            Some("expired")
+        } else if self.kind == CallerKind::PersonalAccessToken && self.role.is_none() {
+            Some("user_removed")
+        } else {
+            None
+        }
+    }
+}
+
+/// Recently seen credentials by token hash. Entries are dropped when this
+/// node revokes or changes them, when another node announces it
+/// (PostgreSQL `NOTIFY`), and in any case after [`CredentialCache::TTL`].
+pub struct CredentialCache {
+    cache: moka::sync::Cache<[u8; 32], Arc<Principal>>,
+}
+
+impl Default for CredentialCache {
+    fn default() -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(Self::CAPACITY)
+                .time_to_live(Self::TTL)
+                .build(),
+        }
+    }
+}
+
+impl CredentialCache {
+    pub const TTL: Duration = Duration::from_secs(60);
+    pub const CAPACITY: u64 = 100_000;
+
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<Principal>> {
+        self.cache.get(hash)
+    }
+
+    pub fn insert(&self, hash: [u8; 32], principal: Arc<Principal>) {
+        self.cache.insert(hash, principal);
+    }
+
+    pub fn invalidate(&self, hash: &[u8]) {
+        if let Ok(key) = <[u8; 32]>::try_from(hash) {
+            self.cache.invalidate(&key);
+        }
+    }
+
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+}
+
+/// A verified connect token and the app it is for.
+#[derive(Debug)]
+pub struct ConnectPrincipal {
+    pub claims: ConnectClaims,
+    pub app: Arc<App>,
+    /// SHA-256 of the token, its cache key.
+    pub token_hash: [u8; 32],
+}
+
+impl ConnectPrincipal {
+    /// The audit actor id: the end user within the app.
+    pub fn actor_id(&self) -> String {
+        format!("{}:{}", self.app.id, self.claims.user_id)
+    }
+
+    /// The app's environment.
+    pub fn reach(&self) -> Reach {
+        app_reach(&self.app)
+    }
+}
+
+/// The reach of an app: its environment.
+pub fn app_reach(app: &App) -> Reach {
+    Reach::environment(&app.organization_id, &app.project_id, &app.environment_id)
+}
+
+/// Recently verified connect tokens (bounded, never past `exp`).
+pub struct ConnectTokenCache {
+    cache: moka::sync::Cache<[u8; 32], Arc<ConnectPrincipal>>,
+}
+
+impl Default for ConnectTokenCache {
+    fn default() -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
+                .support_invalidation_closures()
+                .build(),
+        }
+    }
+}
+
+impl ConnectTokenCache {
+    pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<ConnectPrincipal>> {
+        self.cache.get(hash)
+    }
+
+    pub fn insert(&self, hash: [u8; 32], principal: Arc<ConnectPrincipal>) {
+        self.cache.insert(hash, principal);
+    }
+
+    pub fn invalidate(&self, hash: &[u8; 32]) {
+        self.cache.invalidate(hash);
+    }
+
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+
+    /// Drops every cached token of one end user.
+    pub fn invalidate_user(&self, environment_id: &str, user_id: &str) {
+        let (env, user) = (environment_id.to_string(), user_id.to_string());
+        if let Err(err) = self.cache.invalidate_entries_if(move |_, p| {
+            p.claims.environment_id == env && p.claims.user_id == user
+        }) {
+            // Only when closures are not enabled; drop everything instead.
+            tracing::error!(error = %err, "could not drop one user's connect tokens");
+            self.cache.invalidate_all();
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Dashboard sessions (SPEC §7). Signing in checks the password with
+//! argon2id (the same work for an unknown email, so timing says nothing),
+//! is limited per client IP, and starts a session: a random token for the
+//! cookie, of which only the SHA-256 is stored. A session acts as its user
+//! with the whole of their role.
+
+use std::{num::NonZeroU32, sync::Arc};
+
+use gatehouse_core::{new_id, time::now_ms, token::TokenHash, validate::Email, IdKind, Reach};
+use gatehouse_store::{members::User, sessions::SessionRow};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use secrecy::SecretString;
+use tokio::sync::OnceCell;
+
+use super::{
+    audit::{self, Actor, Origin},
+    principal::Principal,
+    Services,
+};
+use crate::{
+    crypto::{passwords, tokens::random_token},
+    error::ApiResult,
+};
+
+/// Sessions end 12 hours after sign-in.
+pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+/// Sign-in attempts per IP per minute (SPEC §8 default).
+pub const SIGN_INS_PER_MINUTE: u32 = 10;
+
+/// Per-IP sign-in limiter.
+pub struct SignInLimiter(DefaultKeyedRateLimiter<String>);
+
+impl Default for SignInLimiter {
+    fn default() -> Self {
+        let per_minute = NonZeroU32::new(SIGN_INS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
+        Self(RateLimiter::keyed(Quota::per_minute(per_minute)))
+    }
+}
+
+/// How a sign-in attempt ended.
+#[derive(Debug)]
+pub enum SignIn {
+    /// Signed in: the token for the session cookie.
+    Started { token: SecretString },
+    /// Wrong email or password (which one is not said).
+    Refused,
+    /// Too many attempts from this IP: wait this many seconds.
+    Limited { retry_after: u64 },
+    /// The form's CSRF token did not match its cookie (an old or forged
+    /// form).
+    FormExpired,
+}
+
+/// One sign-in attempt as the form sent it.
+pub struct Attempt<'a> {
+    pub email: &'a str,
+    pub password: SecretString,
+    /// Whether the form's CSRF token matched the sign-in cookie.
+    pub csrf_matches: bool,
+}
+
+/// `Err(seconds to wait)` when `ip` has used up its attempts.
+fn check_limit(svc: &Services, ip: &str) -> Result<(), u64> {
+    svc.sign_in_limiter()
+        .0
+        .check_key(&ip.to_string())
+        .map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            wait.as_secs().max(1)
+        })
+}
+
+/// A PHC string to verify against when the email is unknown, so both
+/// failures cost the same argon2 work. Made once per process.
+async fn dummy_hash() -> ApiResult<&'static str> {
+    static DUMMY: OnceCell<String> = OnceCell::const_new();
+    let phc = DUMMY
+        .get_or_try_init(|| passwords::hash(SecretString::from("gatehouse-timing-equaliser")))
+        .await?;
+    Ok(phc)
+}
+
+/// The user whose password this is, if any. Always does one argon2 verify.
+async fn check_password(
+    svc: &Services,
+    email: &str,
+    password: SecretString,
+) -> ApiResult<Option<User>> {
+    let user = match Email::parse(email) {
+        Ok(email) => svc.store().user_by_email(email.as_str()).await?,
+        Err(_) => None,
+    };
+    let phc = match &user {
+        Some(u) => u.password_hash.clone(),
+        None => dummy_hash().await?.to_string(),
+    };
+    let ok = passwords::verify(password, phc).await?;
+    Ok(user.filter(|_| ok))
+}
+
+/// Signs a user in with email and password: limited per IP first (every
+/// attempt counts), then the form's CSRF token, then the password.
+#[tracing::instrument(skip_all)]
+pub async fn sign_in(svc: &Services, origin: &Origin, attempt: Attempt<'_>) -> ApiResult<SignIn> {
+    let ip = origin.ip.as_deref().unwrap_or("unknown");
+    if let Err(retry_after) = check_limit(svc, ip) {
+        metrics::counter!("gatehouse_sign_in_rate_limited_total").increment(1);
+        return Ok(SignIn::Limited { retry_after });
+    }
+    if !attempt.csrf_matches {
+        return Ok(SignIn::FormExpired);
+    }
+    let Some(user) = check_password(svc, attempt.email, attempt.password).await? else {
+        metrics::counter!("gatehouse_sign_in_failures_total").increment(1);
+        return Ok(SignIn::Refused);
+    };
+    let token = random_token();
+    let now = now_ms();
+    let row = SessionRow {
+        id: new_id(IdKind::Session),
+        token_hash: TokenHash::of(&token).as_bytes().to_vec(),
+        user_id: user.id.clone(),
+        created_at: now,
+        expires_at: now + SESSION_TTL_MS,
+        revoked_at: None,
+        ip: origin.ip.clone(),
+        user_agent: origin.user_agent.clone(),
+    };
+    svc.store().create_session(&row).await?;
+    audit::record(
+        svc,
+        Actor {
+            kind: "user",
+            id: &user.id,
+        },
+        "user.signed_in",
+        ("user", &user.id),
+        &Reach::organization(&user.organization_id),
+        origin,
+    )
+    .await?;
+    Ok(SignIn::Started {
+        token: token.into(),
+    })
+}
+
+/// The live session a cookie's token names, as a caller, with its user.
+pub async fn lookup(svc: &Services, token: &str) -> ApiResult<Option<(Arc<Principal>, User)>> {
+    let hash = TokenHash::of(token);
+    let Some(record) = svc
+        .store()
+        .session_by_hash(hash.as_bytes(), now_ms())
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((
+        Arc::new(Principal::from_session(&record)),
+        record.user,
+    )))
+}
+
+/// Ends a session.
+pub async fn sign_out(svc: &Services, session_id: &str) -> ApiResult<()> {
+    svc.store().revoke_session(session_id, now_ms()).await?;
+    Ok(())
+}
