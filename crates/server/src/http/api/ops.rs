@@ -36,6 +36,7 @@ pub fn openapi_routes() -> OpenApiRouter<AppState> {
 /// The public keys that verify connect tokens (RFC 7517), including retired
 /// keys until every token they signed has expired.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "ops", responses((status = 200, description = "JSON Web Key Set")))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn jwks(State(svc): State<Services>) -> Response {
     (
         [(header::CACHE_CONTROL, "public, max-age=60")],
@@ -46,6 +47,7 @@ pub async fn jwks(State(svc): State<Services>) -> Response {
 
 /// The process is up.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
@@ -53,6 +55,7 @@ pub async fn healthz() -> Response {
 /// The database answers.
 #[utoipa::path(get, path = "/readyz", tag = "ops",
     responses((status = 200, description = "ready"), (status = 503, description = "database unreachable")))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn readyz(State(svc): State<Services>) -> Response {
     let backend = svc.store().backend_name();
     if svc.store().ping().await {
@@ -68,6 +71,7 @@ pub async fn readyz(State(svc): State<Services>) -> Response {
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus metrics")))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -78,6 +82,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 /// This document: OpenAPI 3.1, generated from the code.
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1")))]
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn openapi(Extension(doc): Extension<OpenApiJson>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],

@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// An embedded file, or the 404 envelope.
+#[tracing::instrument(level = "debug", skip_all)]
 async fn serve(Path(name): Path<String>) -> Response {
     let Some(asset) = ASSETS.iter().find(|a| a.name == name) else {
         return ApiError::NotFound.into_response();

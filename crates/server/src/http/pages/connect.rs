@@ -44,6 +44,7 @@ enum Problem {
 }
 
 /// The page shell, or a page explaining why there is none.
+#[tracing::instrument(skip_all)]
 async fn page(State(svc): State<Services>, RawQuery(query): RawQuery) -> Response {
     let token = query.as_deref().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())

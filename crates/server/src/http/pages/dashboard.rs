@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The dashboard shell; a signed-out browser is sent to `/login` by
 /// [`SignedIn`].
+#[tracing::instrument(skip_all)]
 async fn page(signed_in: SignedIn) -> Markup {
     shell(&signed_in)
 }

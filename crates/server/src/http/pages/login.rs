@@ -92,6 +92,7 @@ fn login_response(
 }
 
 /// `GET /login`: the sign-in form (signed-in users go to the dashboard).
+#[tracing::instrument(skip_all)]
 async fn form(State(state): State<AppState>, signed_in: Option<SignedIn>) -> Response {
     if signed_in.is_some() {
         return Redirect::to("/").into_response();
@@ -202,6 +203,7 @@ struct SignOutForm {
 
 /// `POST /logout` (form field `csrf`, or the `X-CSRF-Token` header): ends
 /// the session.
+#[tracing::instrument(skip_all)]
 async fn sign_out(
     State(state): State<AppState>,
     signed_in: Option<SignedIn>,
@@ -233,4 +235,27 @@ async fn sign_out(
         clear_cookie(&state, COOKIE, SameSite::Lax),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sign-in form never prints its password.
+    #[test]
+    fn sign_in_form_redacts_the_password() {
+        let form: SignInForm =
+            serde_urlencoded_form("email=a%40example.com&password=hunter2-secret&csrf=x");
+        let shown = format!("{form:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(shown.contains("a@example.com") && shown.contains("REDACTED"));
+    }
+
+    fn serde_urlencoded_form(body: &str) -> SignInForm {
+        let pairs: serde_json::Map<String, serde_json::Value> =
+            form_urlencoded::parse(body.as_bytes())
+                .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+                .collect();
+        serde_json::from_value(serde_json::Value::Object(pairs)).expect("a form")
+    }
 }
