@@ -21,6 +21,8 @@ pub enum IdKind {
     Webhook,
     Request,
     Session,
+    OAuth2Provider,
+    OAuth2Flow,
 }
 
 impl IdKind {
@@ -41,6 +43,8 @@ impl IdKind {
             IdKind::Webhook => "whk",
             IdKind::Request => "rid",
             IdKind::Session => "ses",
+            IdKind::OAuth2Provider => "oap",
+            IdKind::OAuth2Flow => "flw",
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod connection;
 pub mod id;
 pub mod members;
+pub mod oauth2;
 pub mod reach;
 pub mod requirement;
 pub mod scope;

@@ -82,14 +82,20 @@ async fn run(cli: Cli, env: std::collections::HashMap<String, String>) -> anyhow
             store.close().await;
             let done = done?;
             println!(
-                "master key rotated: {} -> {}; re-sealed {} signing key(s) and {} connection(s){}.\n\
+                "master key rotated: {} -> {}; re-sealed {} signing key(s), {} connection(s) and \
+                 {} OAuth2 secret(s){}.\n\
                  Restart every gatehouse node so it loads the new key (nodes on other machines \
                  need a copy of {}).",
                 done.old_id,
                 done.new_id,
                 done.resealed.signing_keys,
                 done.resealed.connections,
-                if done.resumed { " (finished an interrupted rotation)" } else { "" },
+                done.resealed.oauth2_providers + done.resealed.oauth2_flows,
+                if done.resumed {
+                    " (finished an interrupted rotation)"
+                } else {
+                    ""
+                },
                 config.master_key_file.display(),
             );
             Ok(ExitCode::SUCCESS)

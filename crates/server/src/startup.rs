@@ -17,6 +17,7 @@ use crate::{
     http,
     service::{
         bootstrap::{self, InitError, InitOutput},
+        oauth2::{client::ProviderHttp, tokens::run_refresher},
         Parts, Services,
     },
     state::AppState,
@@ -70,13 +71,20 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 impl App {
     /// Opens storage, bootstraps an empty database, and binds the listener
     /// (`listen` port 0 picks a free port).
-    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
-        let catalog = Catalog::with_additions(config.connection_types.clone())?;
-        let master = prepare_data_dir(&config)?;
-        let store = open_store(&config).await?;
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        Self::build_on(config, listener).await
+    }
+
+    /// [`App::build`] on a listener bound already (when something must know
+    /// the port before the service exists, as an OAuth2 provider must know
+    /// its redirect URI).
+    pub async fn build_on(mut config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let catalog = Catalog::with_additions(config.connection_types.clone())?;
+        let master = prepare_data_dir(&config)?;
+        let store = open_store(&config).await?;
         let addr = listener.local_addr()?;
         if config.listen.port() == 0 && config.public_url == "http://localhost:0" {
             config.public_url = format!("http://localhost:{}", addr.port());
@@ -99,6 +107,7 @@ impl App {
             keyring,
             signing,
             catalog,
+            oauth2_http: ProviderHttp::new().context("building the OAuth2 HTTP client")?,
         });
         let state = AppState::new(services, telemetry::metrics_handle());
         Ok(Self {
@@ -141,6 +150,7 @@ impl App {
             tokio::spawn(async move { state.usage().run(state.store().clone(), flush_every).await })
         };
         let listener_task = spawn_invalidation_listener(state.clone()).await;
+        let refresher = tokio::spawn(run_refresher(state.services().clone()));
         let key_reloader = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -171,6 +181,7 @@ impl App {
             .await;
         flusher.abort();
         key_reloader.abort();
+        refresher.abort();
         if let Some(task) = listener_task {
             task.abort();
         }

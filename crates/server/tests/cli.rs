@@ -126,6 +126,8 @@ async fn serve_zero_config_first_start() {
         "SQLite in ./data by default"
     );
 
+    // This process runs no Gatehouse, which would choose the TLS crypto.
+    gatehouse::service::oauth2::client::install_tls_provider();
     let client = reqwest::Client::new();
     let mut answered = None;
     for _ in 0..50 {

@@ -29,6 +29,19 @@ pub struct ConnectionRow {
     pub master_key_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// OAuth2: the provider that issued the tokens (`api:<id>` or
+    /// `file:<name>`).
+    pub provider_ref: Option<String>,
+    /// OAuth2: when the access token expires (Unix ms).
+    pub access_expires_at: Option<i64>,
+    /// OAuth2: whether the sealed config holds a refresh token.
+    pub has_refresh_token: bool,
+    /// OAuth2: when the refresher should try next (after a failure).
+    pub next_refresh_at: Option<i64>,
+    /// OAuth2: transient refresh failures in a row.
+    pub refresh_failures: i32,
+    /// The last provider error, in our words.
+    pub last_error: Option<String>,
 }
 
 impl std::fmt::Debug for ConnectionRow {
@@ -67,7 +80,8 @@ pub struct EndUserSummary {
     pub created_at: i64,
 }
 
-const CONNECTION_COLUMNS: &str = "id, kind, environment_id, app_id, user_id, requirement_name, type, status, label, sealed_config, master_key_id, created_at, updated_at";
+pub(crate) const CONNECTION_COLUMNS: &str = "id, kind, environment_id, app_id, user_id, requirement_name, type, status, label, sealed_config, master_key_id, created_at, updated_at, \
+     provider_ref, access_expires_at, has_refresh_token, next_refresh_at, refresh_failures, last_error";
 
 impl Store {
     /// Records that `user_id` used `app_id` (idempotent).
@@ -194,7 +208,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             sqlx::query(&format!(
-                "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
             ))
             .bind(&row.id)
             .bind(row.kind.as_str())
@@ -209,6 +223,12 @@ impl Store {
             .bind(&row.master_key_id)
             .bind(row.created_at)
             .bind(row.updated_at)
+            .bind(&row.provider_ref)
+            .bind(row.access_expires_at)
+            .bind(row.has_refresh_token)
+            .bind(row.next_refresh_at)
+            .bind(row.refresh_failures)
+            .bind(&row.last_error)
             .execute(&mut *tx)
             .await
             .map_err(unique(&[("id", "id"), ("requirement_name", "requirement")]))?;

@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod error;
 pub mod members;
 pub mod notify;
+pub mod oauth;
 pub mod page;
 mod pool;
 pub mod sealed;

@@ -13,6 +13,10 @@ pub enum SealedKind {
     SigningKey,
     /// `connections.sealed_config`, keyed by `id`.
     Connection,
+    /// `oauth2_providers.client_secret_sealed`, keyed by `id`.
+    OAuth2Provider,
+    /// `oauth2_flows.verifier_sealed`, keyed by `id`.
+    OAuth2Flow,
 }
 
 /// One sealed blob as stored. `Debug` leaves out the blob.
@@ -48,12 +52,14 @@ pub struct Resealed {
 pub struct ResealCounts {
     pub signing_keys: u64,
     pub connections: u64,
+    pub oauth2_providers: u64,
+    pub oauth2_flows: u64,
 }
 
 impl ResealCounts {
-    /// Both tables together.
+    /// Every table together.
     pub fn total(&self) -> u64 {
-        self.signing_keys + self.connections
+        self.signing_keys + self.connections + self.oauth2_providers + self.oauth2_flows
     }
 }
 
@@ -89,6 +95,18 @@ impl Store {
             .fetch_all(&mut *tx)
             .await
             .map_err(db::<E>)?;
+            let providers: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, master_key_id, client_secret_sealed FROM oauth2_providers ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db::<E>)?;
+            let flows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, master_key_id, verifier_sealed FROM oauth2_flows ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db::<E>)?;
             let rows = keys
                 .into_iter()
                 .map(|row| (SealedKind::SigningKey, row))
@@ -96,7 +114,13 @@ impl Store {
                     connections
                         .into_iter()
                         .map(|row| (SealedKind::Connection, row)),
-                );
+                )
+                .chain(
+                    providers
+                        .into_iter()
+                        .map(|row| (SealedKind::OAuth2Provider, row)),
+                )
+                .chain(flows.into_iter().map(|row| (SealedKind::OAuth2Flow, row)));
             for (kind, (id, master_key_id, blob)) in rows {
                 let sealed = SealedBlob {
                     kind,
@@ -115,6 +139,14 @@ impl Store {
                     SealedKind::Connection => (
                         "UPDATE connections SET sealed_config = $1, master_key_id = $2 WHERE id = $3",
                         &mut counts.connections,
+                    ),
+                    SealedKind::OAuth2Provider => (
+                        "UPDATE oauth2_providers SET client_secret_sealed = $1, master_key_id = $2 WHERE id = $3",
+                        &mut counts.oauth2_providers,
+                    ),
+                    SealedKind::OAuth2Flow => (
+                        "UPDATE oauth2_flows SET verifier_sealed = $1, master_key_id = $2 WHERE id = $3",
+                        &mut counts.oauth2_flows,
                     ),
                 };
                 sqlx::query(query)

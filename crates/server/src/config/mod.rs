@@ -10,10 +10,13 @@ pub mod oauth2;
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
 
+use gatehouse_core::oauth2::ProviderTarget;
 use secrecy::SecretString;
 
 pub use layers::{Layer, RawConfig, TomlScalar};
-pub use oauth2::{OAuth2ProviderConfig, OAuth2Target, RawOAuth2Provider};
+pub use oauth2::{
+    OAuth2ProviderConfig, ProviderSettings, RawOAuth2Provider, SettingsError, SettingsInput,
+};
 
 use crate::catalog::ConnectionTypeConfig;
 
@@ -62,12 +65,12 @@ impl Config {
     pub fn oauth2_provider_for(
         &self,
         environment_id: &str,
-        connection_type_or_app_slug: &str,
+        target: &ProviderTarget,
     ) -> Option<(&str, &OAuth2ProviderConfig)> {
         let candidates = || {
             self.oauth2_providers
                 .iter()
-                .filter(|(_, p)| p.target.as_str() == connection_type_or_app_slug)
+                .filter(|(_, p)| &p.target == target)
         };
         candidates()
             .find(|(_, p)| p.environments.iter().any(|e| e == environment_id))

@@ -85,6 +85,8 @@ pub async fn rotate(store: &Store, file: &Path, current: &MasterKey) -> anyhow::
         }
         resealed.signing_keys += pass.signing_keys;
         resealed.connections += pass.connections;
+        resealed.oauth2_providers += pass.oauth2_providers;
+        resealed.oauth2_flows += pass.oauth2_flows;
     }
     anyhow::bail!(
         "secrets keep being written with the old master key; stop every gatehouse node and run \

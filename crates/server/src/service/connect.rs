@@ -5,7 +5,7 @@
 
 use gatehouse_core::{
     new_id,
-    requirement::{Requirement, RequirementState, RequirementType},
+    requirement::{Requirement, RequirementState},
     time::now_ms,
     validate::BLANK,
     ConnectionKind, ConnectionStatus, IdKind,
@@ -144,6 +144,12 @@ pub async fn submit_credentials(
         master_key_id: Some(master_key_id),
         created_at: now,
         updated_at: now,
+        provider_ref: None,
+        access_expires_at: None,
+        has_refresh_token: false,
+        next_refresh_at: None,
+        refresh_failures: 0,
+        last_error: None,
     };
     svc.store().replace_connection(&row).await?;
     svc.store()
@@ -162,61 +168,6 @@ pub async fn submit_credentials(
         origin,
     )
     .await
-}
-
-/// Starts an OAuth2 connection. Needs an OAuth2 provider configured for the
-/// connection type in this environment (`[oauth2_providers.<name>]`).
-pub async fn authorize_oauth2(svc: &Services, c: &ConnectPrincipal, id: &str) -> ApiResult<String> {
-    let requirement = find_requirement(svc, c, id).await?;
-    let Some(ctype) = requirement.connection_type() else {
-        return Err(ApiError::field(
-            "requirement",
-            "is fulfilled by linking an account: use action-connector/authorize",
-        ));
-    };
-    if svc
-        .catalog()
-        .get(ctype)
-        .is_none_or(|t| t.auth() != AuthKind::OAuth2)
-    {
-        return Err(ApiError::field(
-            "requirement",
-            format!("{ctype} takes credentials: use credentials"),
-        ));
-    }
-    authorize_unavailable(svc, &c.app, ctype)
-}
-
-/// Starts linking an action-connector account (OAuth2 at the connector).
-pub async fn authorize_action_connector(
-    svc: &Services,
-    c: &ConnectPrincipal,
-    id: &str,
-) -> ApiResult<String> {
-    let requirement = find_requirement(svc, c, id).await?;
-    if requirement.kind != RequirementType::ActionConnectorAccount {
-        return Err(ApiError::field(
-            "requirement",
-            "is a connection: use credentials or oauth2/authorize",
-        ));
-    }
-    let slug = requirement.app_slug().unwrap_or_default().to_string();
-    authorize_unavailable(svc, &c.app, &slug)
-}
-
-/// The OAuth2 redirect flow is not part of this release: say so precisely,
-/// distinguishing a missing provider from a configured one.
-fn authorize_unavailable(svc: &Services, app: &App, what: &str) -> ApiResult<String> {
-    match svc.config().oauth2_provider_for(&app.environment_id, what) {
-        None => Err(ApiError::field(
-            "requirement",
-            format!("no OAuth2 provider is configured for {what} in this environment"),
-        )),
-        Some((name, _)) => Err(ApiError::field(
-            "requirement",
-            format!("OAuth2 provider {name:?} is configured, but this Gatehouse version does not run the OAuth2 flow yet"),
-        )),
-    }
 }
 
 /// The end user disconnects a requirement (nothing connected is fine too).

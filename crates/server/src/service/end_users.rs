@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::{
     audit::{self, Origin},
+    oauth2,
     principal::{app_reach, Principal},
     visibility::{self, environment_reach},
     Services,
@@ -223,8 +224,24 @@ pub async fn reveal(
     let mut out = Vec::new();
     for row in rows
         .into_iter()
-        .filter(|r| r.kind == ConnectionKind::Connection && r.status == ConnectionStatus::Active)
+        .filter(|r| r.status == ConnectionStatus::Active)
     {
+        if row.provider_ref.is_some() {
+            // OAuth2: a working access token (refreshed first when it is
+            // about to expire), never the refresh token; none at all when
+            // it expired and cannot be refreshed now.
+            if let Some(config) = oauth2::tokens::reveal(svc, &row).await? {
+                out.push(Revealed {
+                    requirement_name: row.requirement_name,
+                    kind: row.r#type,
+                    config,
+                });
+            }
+            continue;
+        }
+        if row.kind != ConnectionKind::Connection {
+            continue;
+        }
         let (Some(sealed), Some(key_id)) =
             (row.sealed_config.as_deref(), row.master_key_id.as_deref())
         else {

@@ -20,6 +20,7 @@ pub mod credentials;
 pub mod end_users;
 pub mod hosts;
 pub mod members;
+pub mod oauth2;
 pub mod principal;
 pub mod sessions;
 pub mod tenancy;
@@ -53,6 +54,7 @@ struct Inner {
     hosts: hosts::HostCache,
     usage: usage::UsageRecorder,
     sign_ins: sessions::SignInLimiter,
+    oauth2_http: oauth2::client::ProviderHttp,
 }
 
 /// What [`Services`] is built from (loaded at start-up).
@@ -62,6 +64,8 @@ pub struct Parts {
     pub keyring: Keyring,
     pub signing: SigningKeys,
     pub catalog: Catalog,
+    /// The HTTP client for OAuth2 providers.
+    pub oauth2_http: oauth2::client::ProviderHttp,
 }
 
 impl Services {
@@ -78,6 +82,7 @@ impl Services {
             hosts: hosts::HostCache::default(),
             usage: usage::UsageRecorder::default(),
             sign_ins: sessions::SignInLimiter::default(),
+            oauth2_http: parts.oauth2_http,
         }))
     }
 
@@ -111,6 +116,11 @@ impl Services {
     /// Batched `last_used_at` updates.
     pub fn usage(&self) -> &usage::UsageRecorder {
         &self.0.usage
+    }
+
+    /// Calls to OAuth2 providers.
+    pub fn oauth2_http(&self) -> &oauth2::client::ProviderHttp {
+        &self.0.oauth2_http
     }
 
     fn credential_cache(&self) -> &principal::CredentialCache {

@@ -198,9 +198,20 @@ impl TestServer {
 
     /// A server on `data`, with `tweak` applied to its configuration.
     pub async fn start_with(data: Arc<TestData>, tweak: impl FnOnce(&mut Config)) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(data, listener, tweak).await
+    }
+
+    /// A server on `data` serving `listener` (bound already, so its port can
+    /// be given to something else first).
+    pub async fn start_on(
+        data: Arc<TestData>,
+        listener: tokio::net::TcpListener,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = data.config();
         tweak(&mut config);
-        let mut app = App::build(config).await.expect("app builds");
+        let mut app = App::build_on(config, listener).await.expect("app builds");
         let boot = app.take_init_output().map(|o| Bootstrap {
             organization_id: o.organization_id.clone(),
             project_id: o.project_id.clone(),

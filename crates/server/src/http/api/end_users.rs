@@ -57,6 +57,8 @@ pub struct ConnectionView {
     pub kind: String,
     /// `active`, `expired` or `revoked`.
     pub status: String,
+    /// What last went wrong with the provider (OAuth2), in Gatehouse's words.
+    pub last_error: Option<String>,
     pub created_at: String,
 }
 
@@ -67,7 +69,12 @@ pub struct AccountView {
     pub app_id: String,
     pub requirement_name: String,
     pub app_slug: String,
+    /// The signed-in account: email, else name, else subject.
     pub label: Option<String>,
+    /// `active`, `expired` or `revoked`.
+    pub status: String,
+    /// What last went wrong with the provider, in Gatehouse's words.
+    pub last_error: Option<String>,
     pub created_at: String,
 }
 
@@ -91,6 +98,8 @@ impl From<EndUser> for EndUserView {
                     requirement_name: r.requirement_name,
                     app_slug: r.r#type,
                     label: r.label,
+                    status: r.status.to_string(),
+                    last_error: r.last_error.filter(|e| !e.is_empty()),
                     created_at: format_ms(r.created_at),
                 }),
                 ConnectionKind::Connection => connections.push(ConnectionView {
@@ -99,6 +108,7 @@ impl From<EndUser> for EndUserView {
                     requirement_name: r.requirement_name,
                     kind: r.r#type,
                     status: r.status.to_string(),
+                    last_error: r.last_error.filter(|e| !e.is_empty()),
                     created_at: format_ms(r.created_at),
                 }),
             }

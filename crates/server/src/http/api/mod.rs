@@ -10,6 +10,7 @@ pub mod audit_events;
 pub mod connect;
 pub mod end_users;
 pub mod environments;
+pub mod oauth2_providers;
 pub mod ops;
 pub mod organization;
 pub mod personal_access_tokens;
@@ -37,6 +38,7 @@ pub fn management_routes() -> OpenApiRouter<AppState> {
         .merge(organization::routes())
         .merge(audit_events::routes())
         .merge(apps::routes())
+        .merge(oauth2_providers::routes())
         .merge(end_users::routes())
         .merge(connect::routes())
         .merge(session::routes())

@@ -36,7 +36,7 @@ pub fn route_policy(method: &Method, path: &str) -> RoutePolicy {
         "tokens" => None,
         "access-keys" | "personal-access-tokens" => pick(Scope::KeysRead, Scope::KeysWrite),
         "apps" if rest.ends_with("/credentials") => Some(Scope::ConnectionsReveal),
-        "apps" => pick(Scope::AppsRead, Scope::AppsWrite),
+        "apps" | "oauth2-providers" => pick(Scope::AppsRead, Scope::AppsWrite),
         "end-users" if rest.contains("/connections") => {
             pick(Scope::ConnectionsRead, Scope::ConnectionsWrite)
         }

@@ -1,5 +1,6 @@
 //! The HTML side: the hosted connect page ([`connect`]), the dashboard and
-//! its sign-in ([`dashboard`], [`login`]), and the embedded scripts and
+//! its sign-in ([`dashboard`], [`login`]), the OAuth2 callback page
+//! ([`oauth2_callback`]), and the embedded scripts and
 //! styles they load ([`assets`]). Every response here carries the
 //! browser-security headers of [`crate::http::middleware::security`].
 
@@ -7,6 +8,7 @@ pub mod assets;
 pub mod connect;
 pub mod dashboard;
 pub mod login;
+pub mod oauth2_callback;
 
 use axum::Router;
 
@@ -19,6 +21,7 @@ pub fn routes() -> Router<AppState> {
             .merge(connect::routes())
             .merge(assets::routes())
             .merge(login::routes())
-            .merge(dashboard::routes()),
+            .merge(dashboard::routes())
+            .merge(oauth2_callback::routes()),
     )
 }

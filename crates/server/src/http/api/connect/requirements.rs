@@ -25,6 +25,7 @@ use crate::{
     service::{
         audit::Origin,
         connect::{self, SubmitCredentials},
+        oauth2::flow::{self, Route},
         Services,
     },
     state::AppState,
@@ -55,6 +56,19 @@ pub struct ConnectRequirementView {
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connection_type: Option<Value>,
+    /// The account an OAuth2 connection or linked account signed in as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountLabel>,
+    /// The state of what the user holds for it, when they hold something:
+    /// `active`, or `expired` (connect again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_status: Option<String>,
+}
+
+/// `{label}` of a signed-in account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountLabel {
+    pub label: Option<String>,
 }
 
 /// `{id, name, status}`.
@@ -84,12 +98,22 @@ pub async fn requirements(
                 .connection_type()
                 .and_then(|t| svc.catalog().get(t))
                 .map(|t| t.public_view());
+            let account = s
+                .held
+                .as_ref()
+                .filter(|c| satisfied && c.provider_ref.is_some())
+                .map(|c| AccountLabel {
+                    label: c.label.clone(),
+                });
             ConnectRequirementView {
                 status: s.status_word(),
                 connected_at: s
                     .held
+                    .as_ref()
                     .filter(|_| satisfied)
                     .map(|c| format_ms(c.updated_at)),
+                connection_status: s.held.as_ref().map(|c| c.status.to_string()),
+                account,
                 connection_type,
                 requirement: s.requirement,
             }
@@ -136,8 +160,9 @@ pub async fn submit_credentials(
     Ok((StatusCode::CREATED, Json(json!({"message": "created"}))).into_response())
 }
 
-/// Start an OAuth2 connection. Needs an OAuth2 provider configured for the
-/// connection type in this environment (`[oauth2_providers.<name>]`).
+/// Start an OAuth2 connection: the provider's authorize URL, with a
+/// single-use `state` (ten minutes) and a PKCE S256 challenge. Needs an
+/// OAuth2 provider for the connection type in this environment.
 #[utoipa::path(post, path = "/v1/connect/requirements/{id}/oauth2/authorize", tag = "connect", params(("id" = String, Path)),
     responses((status = 200, description = "`{\"data\": {\"url\"}}`"), (status = "4XX", body = ErrorEnvelope)),
     security(("connect_token" = [])))]
@@ -147,11 +172,12 @@ pub async fn oauth2_authorize(
     ConnectAuth(c): ConnectAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Data<Value>> {
-    let url = connect::authorize_oauth2(&svc, &c, &id).await?;
+    let url = flow::authorize(&svc, &c, &id, Route::OAuth2).await?;
     Ok(ok(json!({ "url": url })))
 }
 
-/// Start linking an action-connector account (OAuth2 at the connector).
+/// Start linking an action-connector account: as OAuth2, with the
+/// provider configured for the connector's app slug.
 #[utoipa::path(post, path = "/v1/connect/requirements/{id}/action-connector/authorize", tag = "connect",
     params(("id" = String, Path)),
     responses((status = 200, description = "`{\"data\": {\"url\"}}`"), (status = "4XX", body = ErrorEnvelope)),
@@ -162,7 +188,7 @@ pub async fn action_connector_authorize(
     ConnectAuth(c): ConnectAuth,
     Path(id): Path<String>,
 ) -> ApiResult<Data<Value>> {
-    let url = connect::authorize_action_connector(&svc, &c, &id).await?;
+    let url = flow::authorize(&svc, &c, &id, Route::ActionConnector).await?;
     Ok(ok(json!({ "url": url })))
 }
 
