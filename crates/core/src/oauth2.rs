@@ -238,6 +238,16 @@ pub fn retry_delay_ms(failures: u32, jitter: f64) -> i64 {
     base + spread as i64
 }
 
+/// When the background refresher should renew a token obtained at `now`
+/// that expires at `expires_at`: [`BACKGROUND_REFRESH_WITHIN_MS`] before
+/// expiry, or halfway through its life when it lives shorter than twice
+/// that (so a short-lived token is not renewed on every pass).
+pub fn next_refresh_at(now: i64, expires_at: Option<i64>) -> Option<i64> {
+    let at = expires_at?;
+    let lifetime = (at - now).max(0);
+    Some(at - BACKGROUND_REFRESH_WITHIN_MS.min(lifetime / 2))
+}
+
 /// Whether an access token expiring at `expires_at` (Unix ms, `None` for
 /// no expiry) must be refreshed at `now` to have `within` ms left.
 pub fn needs_refresh(expires_at: Option<i64>, now: i64, within: i64) -> bool {
@@ -401,6 +411,16 @@ mod tests {
         assert!(needs_refresh(Some(1_060_000), 1_000_000, 60_000));
         assert!(!needs_refresh(Some(1_060_001), 1_000_000, 60_000));
         assert!(!needs_refresh(None, 1_000_000, 60_000));
+    }
+
+    /// Long tokens renew five minutes ahead, short ones halfway.
+    #[test]
+    fn next_refresh() {
+        let now = 1_000_000;
+        assert_eq!(next_refresh_at(now, Some(now + 3_600_000)), Some(now + 3_300_000));
+        assert_eq!(next_refresh_at(now, Some(now + 120_000)), Some(now + 60_000));
+        assert_eq!(next_refresh_at(now, Some(now - 5)), Some(now - 5));
+        assert_eq!(next_refresh_at(now, None), None);
     }
 
     /// Labels prefer email, then name, then subject.

@@ -1,9 +1,12 @@
 //! Secrets stay secret: no token or password in the database (SQLite file
-//! or PostgreSQL rows) or in logs at the most verbose level, and
+//! or PostgreSQL rows) or in logs at the most verbose level, no OAuth2
+//! token, code, state or client secret anywhere but the reveal route, and
 //! `last_used_at` is written in batches, not per request.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/oidc.rs"]
+mod oidc;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -14,7 +17,8 @@ use serde_json::json;
 on_both_backends!(
     no_plaintext_in_database,
     no_secrets_in_logs,
-    last_used_at_is_batched
+    last_used_at_is_batched,
+    oauth2_secrets_stay_secret,
 );
 
 /// Makes credentials and members, uses them, and returns every secret seen.
@@ -244,4 +248,126 @@ async fn last_used_at_is_batched(backend: Backend) {
         .unwrap();
     let used = stored.credential.last_used_at.expect("flushed");
     assert!((gatehouse_core::time::now_ms() - used).abs() < 60_000);
+}
+
+/// An OAuth2 account (file provider, client_secret_basic) and connection
+/// (API provider, client_secret_post), each refreshed: no client secret,
+/// code, state, access or refresh token the provider issued is in the
+/// database, the logs, `/metrics`, the audit trail or any response but the
+/// reveal route's (which shows access tokens only).
+async fn oauth2_secrets_stay_secret(backend: Backend) {
+    use oidc::{
+        connect_token, deployed_app, open_callback, query_of, world, Lifetimes, BASIC, GOOGLE, POST,
+    };
+    let buf = captured();
+    let lifetimes = Lifetimes {
+        access_seconds: 45,
+        refresh_seconds: 86_400,
+    };
+    let w = world(backend, lifetimes, Some(BASIC)).await;
+    let s = &w.s;
+    let env = s.boot().sandbox_id.clone();
+    let p = s
+        .post(
+            "/v1/oauth2-providers",
+            s.key(),
+            json!({"name": "Google", "environment_id": env, "connection_type": GOOGLE,
+                   "discovery_url": format!("{}/.well-known/openid-configuration", w.idp.issuer),
+                   "client_id": POST.id, "client_secret": POST.secret,
+                   "client_auth": "client_secret_post", "scopes": ["openid", "email"]}),
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::CREATED, "{}", p.text);
+    let reqs = json!([
+        {"name": "mail", "type": "action_connector_account",
+         "spec": {"type": "action_connector_account", "data": {"app_slug": "gmail"}}},
+        {"name": "google", "type": "connection",
+         "spec": {"type": "connection", "data": {"type": GOOGLE}}},
+    ]);
+    let (app, host) = deployed_app(s, reqs).await;
+    let ct = connect_token(s, &host, "ada").await;
+    let mut seen = vec![BASIC.secret.to_string(), POST.secret.to_string()];
+    let listed = s.get("/v1/connect/requirements", &ct).await;
+    for (i, route) in ["action-connector", "oauth2"].into_iter().enumerate() {
+        let req = listed.body["data"][i]["id"].as_str().unwrap();
+        let r = s
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/connect/requirements/{req}/{route}/authorize"),
+                Some(&ct),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let url = r.body["data"]["url"].as_str().unwrap().to_string();
+        seen.push(query_of(&url)["state"].clone());
+        let back = w.idp.sign_in(&url, "ada@example.com", false).await;
+        seen.push(query_of(&back)["code"].clone());
+        assert_eq!(open_callback(s, &back).await.status, StatusCode::OK);
+    }
+    // Revealing refreshes the 45-second tokens (rotating refresh tokens).
+    let revealed = s
+        .get(
+            &format!("/v1/apps/{app}/end-users/ada/credentials"),
+            s.key(),
+        )
+        .await;
+    assert_eq!(
+        revealed.body["data"].as_array().unwrap().len(),
+        2,
+        "{}",
+        revealed.text
+    );
+    assert_eq!(
+        w.idp.token_calls().await,
+        (4, 0),
+        "two exchanges, two refreshes"
+    );
+    seen.extend(w.idp.issued_secrets().await);
+    assert!(seen.len() >= 2 + 4 + 4, "{seen:?}");
+
+    let mut responses = String::new();
+    for path in [
+        "/v1/audit-events?page_size=200".to_string(),
+        format!("/v1/end-users/ada?environment_id={env}"),
+        "/v1/oauth2-providers".to_string(),
+        "/metrics".to_string(),
+    ] {
+        responses.push_str(&s.get(&path, s.key()).await.text);
+    }
+    responses.push_str(&s.get("/v1/connect/requirements", &ct).await.text);
+    let revealed_tokens: Vec<String> = revealed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["config"]["access_token"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        !revealed.text.contains("refresh_token"),
+        "the reveal route never shows a refresh token"
+    );
+    let data = s.data.clone();
+    w.s.stop().await;
+    let stored = common::dump_database(&data).await;
+    let logs = String::from_utf8_lossy(&buf.lock().unwrap()).to_string();
+    for secret in seen.iter().filter(|v| v.len() >= 8) {
+        assert!(
+            !stored.contains(secret.as_str()),
+            "a secret is stored in plaintext on {backend:?}"
+        );
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret was logged on {backend:?}"
+        );
+        if !revealed_tokens.contains(secret) {
+            assert!(
+                !revealed.text.contains(secret.as_str()),
+                "reveal shows only access tokens"
+            );
+        }
+        assert!(
+            !responses.contains(secret.as_str()),
+            "a secret is in a response on {backend:?}"
+        );
+    }
 }

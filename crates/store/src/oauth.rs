@@ -114,6 +114,8 @@ pub struct Refreshed {
     pub master_key_id: String,
     pub access_expires_at: Option<i64>,
     pub has_refresh_token: bool,
+    /// When the background refresher should renew them.
+    pub next_refresh_at: Option<i64>,
 }
 
 const PROVIDER_COLUMNS: &str = "id, organization_id, project_id, environment_id, name, target_kind, target, preset, \
@@ -367,13 +369,14 @@ impl Store {
         on_pool!(self, |p| {
             sqlx::query(
                 "UPDATE connections SET sealed_config = $1, master_key_id = $2, access_expires_at = $3, \
-                 has_refresh_token = $4, next_refresh_at = NULL, refresh_lease_until = NULL, refresh_failures = 0, \
-                 last_error = NULL WHERE id = $5",
+                 has_refresh_token = $4, next_refresh_at = $5, refresh_lease_until = NULL, refresh_failures = 0, \
+                 last_error = NULL WHERE id = $6",
             )
             .bind(&r.sealed_config)
             .bind(&r.master_key_id)
             .bind(r.access_expires_at)
             .bind(r.has_refresh_token)
+            .bind(r.next_refresh_at)
             .bind(id)
             .execute(p)
             .await?;
@@ -439,9 +442,10 @@ impl Store {
         Ok(done > 0)
     }
 
-    /// Active OAuth2 connections whose access token expires before
-    /// `now + within` and that are due (no failure backoff, no lease),
-    /// soonest first, at most `limit`.
+    /// Active OAuth2 connections that are due: their `next_refresh_at` has
+    /// come, or (with none set) their access token expires before
+    /// `now + within`; never one whose lease is held. Soonest first, at most
+    /// `limit`.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn due_for_refresh(
         &self,
@@ -451,8 +455,8 @@ impl Store {
     ) -> Result<Vec<ConnectionRow>> {
         let q = format!(
             "SELECT {CONNECTION_COLUMNS} FROM connections WHERE status = 'active' AND provider_ref IS NOT NULL \
-             AND access_expires_at IS NOT NULL AND access_expires_at <= $1 \
-             AND (next_refresh_at IS NULL OR next_refresh_at <= $2) \
+             AND access_expires_at IS NOT NULL \
+             AND ((next_refresh_at IS NULL AND access_expires_at <= $1) OR next_refresh_at <= $2) \
              AND (refresh_lease_until IS NULL OR refresh_lease_until < $2) \
              ORDER BY access_expires_at LIMIT $3"
         );

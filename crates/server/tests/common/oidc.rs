@@ -13,8 +13,18 @@ use std::{
     time::Duration,
 };
 
-use reqwest::{header, redirect, StatusCode};
+use std::collections::HashMap;
+
+use gatehouse::config::{OAuth2ProviderConfig, SettingsInput};
+use gatehouse_core::oauth2::ProviderTarget;
+use reqwest::{header, redirect, Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::{json, Value};
+
+use crate::common::{Backend, Reply, TestData, TestServer};
+
+/// An OAuth2 connection type of the built-in catalog.
+pub const GOOGLE: &str = "dynamiq.connections.GoogleOAuth2";
 
 /// The provider's directory.
 pub fn dir() -> PathBuf {
@@ -251,4 +261,193 @@ fn absolute(issuer: &str, location: &str) -> String {
 fn form_action(page: &str) -> Option<String> {
     let at = page.find("action=\"")? + 8;
     Some(page[at..].split('"').next()?.replace("&amp;", "&"))
+}
+
+/// A Gatehouse whose port is known before it starts, a provider that
+/// redirects to it, and (optionally) a file provider for `gmail`.
+pub struct World {
+    pub s: TestServer,
+    pub idp: Provider,
+}
+
+pub async fn world(
+    backend: Backend,
+    lifetimes: Lifetimes,
+    file_client: Option<ClientSpec>,
+) -> World {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let redirect = format!("http://localhost:{port}/v1/connect/oauth2/callback");
+    let idp = Provider::start(&[BASIC, POST], &redirect, lifetimes);
+    let data = TestData::new(backend).await;
+    let issuer = idp.issuer.clone();
+    let s = TestServer::start_on(data, listener, move |c| {
+        if let Some(client) = file_client {
+            let settings = SettingsInput {
+                authorize_url: Some(format!("{issuer}/auth")),
+                token_url: Some(format!("{issuer}/token")),
+                userinfo_url: Some(format!("{issuer}/me")),
+                issuer: Some(issuer.clone()),
+                client_id: Some(client.id.into()),
+                client_secret: Some(SecretString::from(client.secret)),
+                scopes: vec!["openid".into(), "email".into()],
+                client_auth: Some(client.auth.into()),
+                ..Default::default()
+            }
+            .check()
+            .unwrap();
+            c.oauth2_providers.insert(
+                "local".into(),
+                OAuth2ProviderConfig {
+                    target: ProviderTarget::AppSlug("gmail".into()),
+                    settings,
+                    environments: Vec::new(),
+                },
+            );
+        }
+    })
+    .await;
+    World { s, idp }
+}
+
+/// An app deployed with `requirements` in the sandbox: its hostname.
+pub async fn deployed_app(s: &TestServer, requirements: Value) -> (String, String) {
+    let env = &s.boot().sandbox_id;
+    let app = s
+        .post(
+            "/v1/apps",
+            s.key(),
+            json!({"name": "Mail agent", "environment_id": env}),
+        )
+        .await;
+    assert_eq!(app.status, StatusCode::CREATED, "{}", app.text);
+    let id = app.body["data"]["id"].as_str().unwrap().to_string();
+    let host = app.body["data"]["hostname"].as_str().unwrap().to_string();
+    let ver = s
+        .post(
+            &format!("/v1/apps/{id}/versions"),
+            s.key(),
+            json!({"requirements": requirements}),
+        )
+        .await;
+    assert_eq!(ver.status, StatusCode::CREATED, "{}", ver.text);
+    let dep = s
+        .post(
+            &format!("/v1/apps/{id}/deployments"),
+            s.key(),
+            json!({"version_id": ver.body["data"]["id"]}),
+        )
+        .await;
+    assert_eq!(dep.status, StatusCode::CREATED, "{}", dep.text);
+    (id, host)
+}
+
+pub fn mail_requirement() -> Value {
+    json!([{"name": "mail", "type": "action_connector_account",
+            "spec": {"type": "action_connector_account", "data": {"app_slug": "gmail"}}}])
+}
+
+pub fn google_requirement() -> Value {
+    json!([{"name": "google", "type": "connection",
+            "spec": {"type": "connection", "data": {"type": GOOGLE}}}])
+}
+
+pub async fn connect_token(s: &TestServer, host: &str, user: &str) -> String {
+    let r = s
+        .call_host(
+            host,
+            Method::POST,
+            "/v1/connect/tokens",
+            Some(s.key()),
+            Some(json!({"user_id": user})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body["token"].as_str().unwrap().to_string()
+}
+
+/// The requirements as the hosted page sees them.
+pub async fn requirements(s: &TestServer, ct: &str) -> Vec<Value> {
+    let r = s.get("/v1/connect/requirements", ct).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["data"].as_array().unwrap().clone()
+}
+
+/// Starts a flow for the only requirement: the authorize URL.
+pub async fn authorize(s: &TestServer, ct: &str, route: &str) -> (String, String) {
+    let req = requirements(s, ct).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s
+        .call(
+            Method::POST,
+            &format!("/v1/connect/requirements/{req}/{route}/authorize"),
+            Some(ct),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    (req, r.body["data"]["url"].as_str().unwrap().to_string())
+}
+
+/// Opens the callback URL the provider redirected to (as the browser does).
+pub async fn open_callback(s: &TestServer, url: &str) -> Reply {
+    let path = url
+        .split_once("/v1/")
+        .map(|(_, p)| format!("/v1/{p}"))
+        .unwrap();
+    s.call(Method::GET, &path, None, None).await
+}
+
+pub fn query_of(url: &str) -> HashMap<String, String> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The platform reveals the user's credentials.
+pub async fn reveal(s: &TestServer, app: &str, user: &str) -> Vec<Value> {
+    let r = s
+        .get(
+            &format!("/v1/apps/{app}/end-users/{user}/credentials"),
+            s.key(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["data"].as_array().unwrap().clone()
+}
+
+pub async fn status(s: &TestServer, host: &str, user: &str) -> String {
+    let r = s
+        .call_host(
+            host,
+            Method::GET,
+            &format!("/v1/requirements/status?user_id={user}"),
+            Some(s.key()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["status"].as_str().unwrap().to_string()
+}
+
+pub async fn end_user(s: &TestServer, user: &str) -> Value {
+    let env = &s.boot().sandbox_id;
+    let r = s
+        .get(
+            &format!("/v1/end-users/{user}?environment_id={env}"),
+            s.key(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["data"].clone()
+}
+
+/// Connects the only requirement as `login`: the callback's reply.
+pub async fn connect_as(w: &World, ct: &str, route: &str, login: &str) -> Reply {
+    let (_, url) = authorize(&w.s, ct, route).await;
+    let back = w.idp.sign_in(&url, login, false).await;
+    open_callback(&w.s, &back).await
 }

@@ -8,7 +8,7 @@
 
 use gatehouse_core::{
     new_id,
-    oauth2::{account_label, CallbackProblem, ProviderTarget, FLOW_TTL_MS},
+    oauth2::{account_label, next_refresh_at, CallbackProblem, ProviderTarget, FLOW_TTL_MS},
     requirement::{Requirement, RequirementType},
     time::now_ms,
     ConnectionKind, ConnectionStatus, IdKind,
@@ -349,7 +349,7 @@ async fn complete(svc: &Services, query: CallbackQuery, origin: &Origin) -> Resu
         provider_ref: Some(provider.reference()),
         access_expires_at: tokens.expires_at,
         has_refresh_token: tokens.refresh_token.is_some(),
-        next_refresh_at: None,
+        next_refresh_at: next_refresh_at(now, tokens.expires_at),
         refresh_failures: 0,
         last_error: None,
     };

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gatehouse_core::{
     oauth2::{
-        classify_refresh_error, needs_refresh, retry_delay_ms, RefreshFailure,
+        classify_refresh_error, needs_refresh, next_refresh_at, retry_delay_ms, RefreshFailure,
         BACKGROUND_REFRESH_WITHIN_MS, REVEAL_REFRESH_WITHIN_MS,
     },
     time::{format_ms, now_ms},
@@ -202,7 +202,7 @@ impl Outcome {
 pub async fn reveal(svc: &Services, row: &ConnectionRow) -> ApiResult<Option<Value>> {
     let now = now_ms();
     let row = if needs_refresh(row.access_expires_at, now, REVEAL_REFRESH_WITHIN_MS) {
-        refresh_now(svc, &row.id).await?;
+        refresh_now(svc, &row.id, row.access_expires_at).await?;
         match svc.store().connection(&row.id).await? {
             Some(r) => r,
             None => return Ok(None),
@@ -220,8 +220,10 @@ pub async fn reveal(svc: &Services, row: &ConnectionRow) -> ApiResult<Option<Val
     Ok(Some(tokens.revealed(row.label.as_deref())))
 }
 
-/// Refreshes a connection now, or waits for the node already refreshing it.
-async fn refresh_now(svc: &Services, id: &str) -> ApiResult<Outcome> {
+/// Refreshes a connection now, or waits for the node already refreshing it
+/// and uses what it stored. `seen` is the access token's expiry as the
+/// caller read it: once it changed, someone else refreshed.
+async fn refresh_now(svc: &Services, id: &str, seen: Option<i64>) -> ApiResult<Outcome> {
     let deadline = std::time::Instant::now() + WAIT_FOR_LEASE;
     loop {
         let now = now_ms();
@@ -230,20 +232,24 @@ async fn refresh_now(svc: &Services, id: &str) -> ApiResult<Outcome> {
             .take_refresh_lease(id, now, now + LEASE_MS)
             .await?
         {
+            // Taken: unless a refresh finished between our read and now.
+            let current = svc.store().connection(id).await?;
+            if current.is_some_and(|c| c.access_expires_at != seen) {
+                svc.store().schedule_refresh(id, now).await?;
+                return Ok(Outcome::Skipped);
+            }
             return refresh_leased(svc, id).await;
         }
-        // Someone else holds the lease (or the connection is not active):
-        // wait for the holder, then use what it stored.
         match svc.store().connection(id).await? {
-            Some(row) if row.status == gatehouse_core::ConnectionStatus::Active => {
-                let fresh = !needs_refresh(row.access_expires_at, now, REVEAL_REFRESH_WITHIN_MS);
-                if fresh || std::time::Instant::now() >= deadline {
-                    return Ok(Outcome::Skipped);
-                }
+            Some(row)
+                if row.status == gatehouse_core::ConnectionStatus::Active
+                    && row.access_expires_at == seen
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             _ => return Ok(Outcome::Skipped),
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -327,6 +333,7 @@ async fn run_refresh(svc: &Services, id: &str) -> ApiResult<Outcome> {
                         master_key_id,
                         access_expires_at: fresh.expires_at,
                         has_refresh_token: fresh.refresh_token.is_some(),
+                        next_refresh_at: next_refresh_at(now_ms(), fresh.expires_at),
                     },
                 )
                 .await?;
