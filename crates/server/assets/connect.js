@@ -2,8 +2,10 @@
 // shell; this module takes the connect token out of the address bar, then
 // loads the requirements and keeps the page in step with them: a summary,
 // one card per requirement (connect-cards.js), "All set" and the return to
-// the app. The token lives in connect-session.js; forms generated from
-// schemas in connect-forms.js; DOM, API and time helpers in common.js.
+// the app. An OAuth2 sign-in's popup reports back with a message, taken
+// only from this page's own origin. The token lives in connect-session.js;
+// forms generated from schemas in connect-forms.js; DOM, API and time
+// helpers in common.js.
 //
 // Everything is built with DOM methods and textContent (never innerHTML):
 // titles, descriptions and error messages are data, not markup.
@@ -12,7 +14,7 @@
 // below is the first thing the page's scripts do.
 
 import { h, refreshTimes, sentence } from './common.js';
-import { keyOf, section } from './connect-cards.js';
+import { keyOf, section, signInFinished } from './connect-cards.js';
 import { Expired, api, errorMessage, page, safeUrl, showExpired, useToken } from './connect-session.js';
 
 // 1. The token leaves the URL first, on every variant of the page, so it
@@ -157,7 +159,17 @@ async function start() {
   }
 }
 
+/** The OAuth2 callback page in the popup: `{type: "gatehouse:oauth2", status, requirement_id}`. */
+function onMessage(event) {
+  if (event.origin !== window.location.origin || event.data?.type !== 'gatehouse:oauth2') return;
+  if (document.body.dataset.page !== 'connect' || !page.loaded) return;
+  signInFinished(event.data, refresh).catch((err) => {
+    if (!(err instanceof Expired)) throw err;
+  });
+}
+
 if (document.body.dataset.page === 'connect') {
   useToken(token);
+  window.addEventListener('message', onMessage);
   start();
 }

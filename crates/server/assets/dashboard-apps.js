@@ -1,6 +1,7 @@
 // The "Apps" tab: the environment's apps; for the selected one, its
-// deployed version's requirements and its end users with their connection
-// states (never a secret); creating an app; erasing an end user.
+// deployed version's requirements, the OAuth2 providers of its environment
+// (and which requirement has none), and its end users with their
+// connection states (never a secret); creating an app; erasing an end user.
 
 import { $, h, sentence } from './common.js';
 import {
@@ -89,16 +90,100 @@ function selectApp(id) {
   loadAppDetail({ focus: true });
 }
 
-function requirementItem(r, holders, total) {
-  const needs = r.spec?.data?.type ?? r.spec?.data?.app_slug ?? '';
+/** The connection type or app slug a requirement needs. */
+function needsOf(r) {
+  return r.spec?.data?.type ?? r.spec?.data?.app_slug ?? '';
+}
+
+/** The providers (of the app's environment) that serve `r`. */
+function providersFor(r, providers) {
+  const data = r.spec?.data ?? {};
+  return providers.filter((p) =>
+    r.type === 'connection' ? p.connection_type && p.connection_type === data.type : p.app_slug && p.app_slug === data.app_slug,
+  );
+}
+
+/**
+ * True when `r` is signed in through an OAuth2 provider: every linked
+ * account, and a connection whose type a provider serves or is named as an
+ * OAuth2 type (the dashboard has no catalog to ask).
+ */
+function needsProvider(r, providers) {
+  if (r.type !== 'connection') return true;
+  return providersFor(r, providers).length > 0 || /oauth2$/i.test(r.spec?.data?.type ?? '');
+}
+
+/** "OAuth2 provider: local", or the warning that there is none (`providers` null: unknown). */
+function providerNote(r, providers) {
+  if (!providers || !needsProvider(r, providers)) return null;
+  const serving = providersFor(r, providers);
+  if (!serving.length) {
+    return h('p', { class: 'req-warning', 'data-provider': 'missing' }, `No OAuth2 provider configured for ${needsOf(r)}`);
+  }
+  return h(
+    'p',
+    { class: 'hint', 'data-provider': 'configured' },
+    `OAuth2 provider: ${serving.map((p) => p.name).join(', ')}`,
+  );
+}
+
+function requirementItem(r, providers, holders, total) {
   const kindLabel = r.type === 'connection' ? 'Connection' : 'Linked account';
   return h(
     'li',
-    { class: 'requirement' },
+    { class: 'requirement', 'data-name': r.name },
     h('div', { class: 'req-title' }, h('strong', {}, r.title || r.name), ' ', h('code', {}, r.name)),
     r.description ? h('p', { class: 'hint' }, r.description) : null,
-    h('p', { class: 'req-meta' }, h('span', { class: 'badge badge-neutral' }, kindLabel), h('code', {}, needs)),
+    h('p', { class: 'req-meta' }, h('span', { class: 'badge badge-neutral' }, kindLabel), h('code', {}, needsOf(r))),
+    providerNote(r, providers),
     holders === undefined ? null : h('p', { class: 'hint' }, `Met for ${holders} of ${total} end ${total === 1 ? 'user' : 'users'}`),
+  );
+}
+
+function providerRow(p) {
+  const serves = p.connection_type
+    ? [h('code', {}, p.connection_type), h('span', { class: 'where' }, 'connection type')]
+    : [h('code', {}, p.app_slug ?? ''), h('span', { class: 'where' }, 'action connector')];
+  const file = p.source === 'file';
+  return h(
+    'tr',
+    { 'data-id': p.id },
+    h('td', { 'data-label': 'Name', class: 'cell-name' }, h('span', { class: 'name' }, p.name)),
+    h('td', { 'data-label': 'Serves' }, serves),
+    h(
+      'td',
+      { 'data-label': 'Source' },
+      h('span', { class: `badge ${file ? 'badge-neutral' : 'badge-private'}`, title: file ? 'From gatehouse.toml (read-only)' : 'Created with the API' }, file ? 'File' : 'API'),
+    ),
+    h('td', { 'data-label': 'Client ID' }, h('code', { class: 'client-id' }, p.client_id)),
+    h('td', { 'data-label': 'Redirect URI' }, h('code', { class: 'redirect-uri' }, p.redirect_uri)),
+  );
+}
+
+/** The environment's OAuth2 providers (every page of them), or null when they cannot be read. */
+async function loadProviders(environmentId) {
+  const all = [];
+  for (let page = 1; page <= 20; page += 1) {
+    const res = await api('GET', `/v1/oauth2-providers?${query({ environment_id: environmentId, page, page_size: PAGE_SIZE })}`);
+    const items = res.data ?? [];
+    all.push(...items);
+    const total = res.pagination?.total_count ?? all.length;
+    if (!items.length || all.length >= total) break;
+  }
+  return all;
+}
+
+function renderProviders(providers, error) {
+  const table = $('#oauth2-providers');
+  if (error) {
+    setStatus('providers-status', `Could not load OAuth2 providers: ${error.message}.`);
+    table.tBodies[0].replaceChildren();
+    return;
+  }
+  const n = providers.length;
+  setStatus('providers-status', n ? `${n} OAuth2 ${n === 1 ? 'provider' : 'providers'} in this environment.` : '');
+  table.tBodies[0].replaceChildren(
+    ...(n ? providers.map(providerRow) : [emptyRow(table, 'No OAuth2 providers in this environment.')]),
   );
 }
 
@@ -145,10 +230,16 @@ async function loadAppDetail({ focus = false } = {}) {
   ].join(' · ');
   if (focus) $('#app-detail-name').focus();
   $('#requirements').replaceChildren();
+  $('#oauth2-providers tbody').replaceChildren();
   $('#end-users tbody').replaceChildren();
   setStatus('requirements-status', 'Loading…');
+  setStatus('providers-status', 'Loading…');
   setStatus('end-users-status', 'Loading…');
 
+  const providersLoad = loadProviders(app.environment_id).then(
+    (list) => ({ list }),
+    (error) => ({ list: null, error }),
+  );
   let requirements = [];
   try {
     if (!app.deployed_version_id) {
@@ -169,7 +260,10 @@ async function loadAppDetail({ focus = false } = {}) {
     if (ticket !== state.loads.detail) return;
     setStatus('requirements-status', `Could not load requirements: ${err.message}.`);
   }
-  $('#requirements').replaceChildren(...requirements.map((r) => requirementItem(r)));
+  const { list: providers, error: providersError } = await providersLoad;
+  if (ticket !== state.loads.detail) return;
+  renderProviders(providers, providersError);
+  $('#requirements').replaceChildren(...requirements.map((r) => requirementItem(r, providers)));
 
   try {
     const env = app.environment_id;
@@ -198,7 +292,7 @@ async function loadAppDetail({ focus = false } = {}) {
               (d.accounts ?? []).some((a) => a.app_id === app.id && a.requirement_name === r.name)),
         ).length,
     );
-    $('#requirements').replaceChildren(...requirements.map((r, i) => requirementItem(r, counts[i], users.length)));
+    $('#requirements').replaceChildren(...requirements.map((r, i) => requirementItem(r, providers, counts[i], users.length)));
   } catch (err) {
     if (ticket !== state.loads.detail) return;
     setStatus('end-users-status', `Could not load end users: ${err.message}.`);

@@ -2,23 +2,36 @@
 //! leaves the address bar, forms generated from connection-type schemas,
 //! inline errors, OAuth2 / action-connector buttons, disconnect, "All set"
 //! and the return to `redirect_url`, the expired-link page, and the
-//! security headers. SQLite is enough here: the API underneath is tested on
-//! both backends in `connect.rs`.
+//! security headers; and an action-connector account signed in through a
+//! real OpenID provider in a popup (granted, denied, a blocked popup, an
+//! expired account reconnected). SQLite is enough here: the API underneath
+//! is tested on both backends in `connect.rs` and `oauth2.rs`.
 //!
 //! `GATEHOUSE_SCREENSHOTS=<dir>` makes the happy path save
-//! `connect-desktop.png` and `connect-phone.png` there.
+//! `connect-desktop.png` and `connect-phone.png` there, and the OAuth2
+//! tests `connect-oauth2.png` and `connect-expired.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/browser.rs"]
 mod browser;
 mod common;
+#[path = "common/oidc.rs"]
+mod oidc;
 
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
-use browser::{Browser, DESKTOP, PHONE};
-use common::{Backend, TestServer};
+use browser::{Browser, DESKTOP, PHONE, WAIT};
+use common::{Backend, TestData, TestServer};
+use fantoccini::{error::CmdError, wd::WindowHandle, Locator};
+use gatehouse::config::{OAuth2ProviderConfig, SettingsInput};
+use gatehouse_core::oauth2::ProviderTarget;
+use oidc::{Lifetimes, Provider, BASIC};
 use reqwest::{header, Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 const OPENAI: &str = "dynamiq.connections.OpenAI";
@@ -524,5 +537,407 @@ async fn oauth_and_action_connector_errors_are_shown() {
         assert!(b.exists(&card_in(name, "pending")).await);
     }
     assert!(b.current_url().await.ends_with("/connect"));
+    // The popup opened by each click closed again with the error.
+    b.wait_until("the popup to close", || async {
+        b.windows().await.len() == 1
+    })
+    .await;
+    b.close().await;
+}
+
+// ------------------------------------------------- OAuth2 sign-in in a popup
+
+/// The card's message when the user cancels at the provider.
+const DENIED: &str = "Not connected: you did not grant access.";
+
+/// Gatehouse on a port known before it starts, and a real OpenID provider
+/// (issuing tokens for `lifetimes`) redirecting to it, configured in the
+/// file for the `gmail` connector.
+async fn with_provider(lifetimes: Lifetimes) -> (TestServer, Provider) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let redirect = format!("http://localhost:{port}/v1/connect/oauth2/callback");
+    let idp = Provider::start(&[BASIC], &redirect, lifetimes);
+    let issuer = idp.issuer.clone();
+    let data = TestData::new(Backend::Sqlite).await;
+    let s = TestServer::start_on(data, listener, move |c| {
+        let settings = SettingsInput {
+            authorize_url: Some(format!("{issuer}/auth")),
+            token_url: Some(format!("{issuer}/token")),
+            userinfo_url: Some(format!("{issuer}/me")),
+            issuer: Some(issuer.clone()),
+            client_id: Some(BASIC.id.into()),
+            client_secret: Some(SecretString::from(BASIC.secret)),
+            scopes: vec!["openid".into(), "email".into()],
+            client_auth: Some(BASIC.auth.into()),
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
+        c.oauth2_providers.insert(
+            "local".into(),
+            OAuth2ProviderConfig {
+                target: ProviderTarget::AppSlug("gmail".into()),
+                settings,
+                environments: Vec::new(),
+            },
+        );
+    })
+    .await;
+    (s, idp)
+}
+
+/// The id of the app at `host`.
+async fn app_id(s: &TestServer, host: &str) -> String {
+    let r = s.get("/v1/apps", s.key()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["hostname"] == host)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// An OpenAI key and a Gmail account.
+fn key_and_gmail() -> Value {
+    json!([
+        {"name": "openai", "type": "connection", "title": "OpenAI",
+         "spec": {"type": "connection", "data": {"type": OPENAI}}},
+        {"name": "mail", "type": "action_connector_account", "title": "Gmail",
+         "description": "Reads and sends mail for you.",
+         "spec": {"type": "action_connector_account", "data": {"app_slug": "gmail"}}}
+    ])
+}
+
+/// Connects the OpenAI card with its form.
+async fn connect_openai(b: &Browser) {
+    b.fill("#req-openai-api_key", "sk-test-123456").await;
+    b.click(&format!("{} button[type=submit]", card("openai")))
+        .await;
+    b.wait_for(&card_in("openai", "completed")).await;
+}
+
+/// Presses the card's Connect / Reconnect button and switches to the popup
+/// it opens: (the hosted page's window, the popup's).
+async fn open_popup(b: &Browser, name: &str) -> (WindowHandle, WindowHandle) {
+    let main = b.window().await;
+    let known = b.windows().await;
+    b.click(&format!("{} button[data-action=authorize]", card(name)))
+        .await;
+    let popup = b.switch_to_new_window(&known).await;
+    (main, popup)
+}
+
+/// One step at the provider, on whichever page the popup shows: signs in
+/// as `login` (any password), or grants (or with `deny`, cancels) consent.
+/// Errors when the window closed meanwhile.
+async fn provider_step(b: &Browser, login: &str, deny: bool) -> Result<(), CmdError> {
+    let c = &b.client;
+    let url = c.current_url().await?.to_string();
+    if !c
+        .find_all(Locator::Css("input[name=login]"))
+        .await?
+        .is_empty()
+    {
+        c.find(Locator::Css("input[name=login]"))
+            .await?
+            .send_keys(login)
+            .await?;
+        c.find(Locator::Css("input[name=password]"))
+            .await?
+            .send_keys("any-password")
+            .await?;
+        c.find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+    } else if !c
+        .find_all(Locator::Css("button[type=submit]"))
+        .await?
+        .is_empty()
+    {
+        let target = if deny {
+            "a[href*=\"/abort\"]"
+        } else {
+            "button[type=submit]"
+        };
+        c.find(Locator::Css(target)).await?.click().await?;
+    } else {
+        return Ok(());
+    }
+    // Until the form's answer has loaded.
+    let started = Instant::now();
+    while c.current_url().await?.as_str() == url && started.elapsed() < WAIT {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// Drives the popup through the provider's sign-in and consent pages
+/// (whichever it shows) until it closes by itself, then switches back.
+async fn through_provider(
+    b: &Browser,
+    (main, popup): (WindowHandle, WindowHandle),
+    login: &str,
+    deny: bool,
+) {
+    let started = Instant::now();
+    while b.windows().await.contains(&popup) {
+        // An error: the popup closed in the middle of the step.
+        let _ = provider_step(b, login, deny).await;
+        assert!(
+            started.elapsed() < WAIT * 2,
+            "the popup did not close by itself"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.switch_to(&main).await;
+}
+
+/// The brief's walkthrough: the API key form, then Gmail through the
+/// provider's own sign-in and consent pages in a popup that closes itself;
+/// the card says who is connected, "All set" follows and the page returns
+/// to `redirect_url`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn action_connector_account_signs_in_in_a_popup() {
+    let (s, idp) = with_provider(Lifetimes::default()).await;
+    let host = deployed_app(&s, "Mail agent", key_and_gmail()).await;
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    let redirect = format!("http://localhost:{port}/healthz");
+    let (token, url) = mint(
+        &s,
+        &host,
+        json!({"user_id": "ada", "redirect_url": redirect}),
+    )
+    .await;
+    let b = Browser::start().await;
+    b.goto(&url).await;
+    b.wait_for(&card_in("mail", "pending")).await;
+    connect_openai(&b).await;
+    let button = format!("{} button[data-action=authorize]", card("mail"));
+    assert_eq!(b.text(&button).await, "Connect");
+
+    let (main, popup) = open_popup(&b, "mail").await;
+    assert_eq!(b.windows().await.len(), 2);
+    b.wait_for("input[name=login]").await;
+    assert!(
+        b.current_url().await.starts_with(&idp.issuer),
+        "the popup is at the provider"
+    );
+    b.fill("input[name=login]", "ada@example.com").await;
+    b.fill("input[name=password]", "whatever").await;
+    b.click("button[type=submit]").await;
+    b.wait_until("the consent page", || async {
+        !b.exists("input[name=login]").await && b.exists("button[type=submit]").await
+    })
+    .await;
+    b.click("button[type=submit]").await;
+    b.wait_for_window_closed(&popup, &main).await;
+
+    b.wait_for(&card_in("mail", "completed")).await;
+    let mail = b.text(&card("mail")).await;
+    assert!(mail.contains("Connected as ada@example.com"), "{mail}");
+    assert_eq!(
+        b.text(&format!("{} .req-account", card("mail"))).await,
+        "ada@example.com"
+    );
+    assert!(b.exists(&card_in("openai", "completed")).await);
+    b.wait_for_text("#all-set", "All set").await;
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot_full_page(&dir.join("connect-oauth2.png"), DESKTOP.0, DESKTOP)
+            .await;
+    }
+    assert_eq!(
+        statuses(&s, &token).await,
+        vec![
+            ("openai".into(), "completed".into()),
+            ("mail".into(), "completed".into())
+        ]
+    );
+    b.wait_until("the return to redirect_url", || async {
+        b.current_url().await == redirect
+    })
+    .await;
+    b.close().await;
+}
+
+/// Cancelling at the provider: the popup closes, the card says access was
+/// not granted and stays pending, and what was connected stays connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_at_the_provider_stays_pending() {
+    let (s, _idp) = with_provider(Lifetimes::default()).await;
+    let host = deployed_app(&s, "Mail agent", key_and_gmail()).await;
+    let (token, url) = mint(&s, &host, json!({"user_id": "ada"})).await;
+    let b = Browser::start().await;
+    b.goto(&url).await;
+    b.wait_for(&card_in("mail", "pending")).await;
+    connect_openai(&b).await;
+
+    let (main, popup) = open_popup(&b, "mail").await;
+    b.wait_for("input[name=login]").await;
+    b.fill("input[name=login]", "ada@example.com").await;
+    b.fill("input[name=password]", "whatever").await;
+    b.click("button[type=submit]").await;
+    b.wait_until("the consent page", || async {
+        !b.exists("input[name=login]").await && b.exists("a[href*=\"/abort\"]").await
+    })
+    .await;
+    b.click("a[href*=\"/abort\"]").await;
+    b.wait_for_window_closed(&popup, &main).await;
+
+    let error = b.wait_for_text("#req-mail-error", DENIED).await;
+    assert_eq!(error.attr("role").await.unwrap().as_deref(), Some("alert"));
+    assert!(b.exists(&card_in("mail", "pending")).await);
+    assert!(b.text(&card("mail")).await.contains("Not connected"));
+    assert!(b.exists(&card_in("openai", "completed")).await);
+    assert!(!b.exists("#all-set").await);
+    let button = format!("{} button[data-action=authorize]", card("mail"));
+    assert_eq!(b.text(&button).await, "Connect");
+    assert_eq!(b.attr(&button, "disabled").await, None);
+    assert_eq!(
+        statuses(&s, &token).await,
+        vec![
+            ("openai".into(), "completed".into()),
+            ("mail".into(), "pending".into())
+        ]
+    );
+    b.close().await;
+}
+
+/// A popup the browser refuses leaves a link on the card that opens the
+/// sign-in; an account that expired says so and offers "Reconnect", which
+/// signs in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_popup_and_expired_account() {
+    // Tokens the provider stops refreshing after 3 s.
+    let lifetimes = Lifetimes {
+        access_seconds: 2,
+        refresh_seconds: 3,
+    };
+    let (s, idp) = with_provider(lifetimes).await;
+    let host = deployed_app(&s, "Mail agent", key_and_gmail()).await;
+    let (_, url) = mint(&s, &host, json!({"user_id": "ada"})).await;
+    let b = Browser::start().await;
+    b.goto(&url).await;
+    b.wait_for(&card_in("mail", "pending")).await;
+    connect_openai(&b).await;
+
+    // The browser blocks popups: window.open answers null.
+    b.client
+        .execute("window.open = () => null;", vec![])
+        .await
+        .unwrap();
+    b.click(&format!("{} button[data-action=authorize]", card("mail")))
+        .await;
+    let link = "#req-mail-blocked a[data-action=open-popup]";
+    b.wait_for(link).await;
+    assert!(b
+        .text("#req-mail-blocked")
+        .await
+        .contains("Your browser blocked the sign-in window"));
+    let href = b.attr(link, "href").await.unwrap();
+    assert!(href.starts_with(&format!("{}/auth?", idp.issuer)), "{href}");
+    assert_eq!(b.windows().await.len(), 1);
+
+    // The link itself opens the window (window.open still answers null),
+    // and the sign-in reports back to the page as from a popup.
+    let main = b.window().await;
+    let known = b.windows().await;
+    b.click(link).await;
+    let popup = b.switch_to_new_window(&known).await;
+    through_provider(&b, (main.clone(), popup), "ada@example.com", false).await;
+    b.wait_for(&card_in("mail", "completed")).await;
+    assert!(!b.exists("#req-mail-blocked").await);
+    assert!(b
+        .text(&card("mail"))
+        .await
+        .contains("Connected as ada@example.com"));
+    b.wait_for("#all-set").await;
+
+    // Later the provider refuses the refresh token (a reveal tries it):
+    // the account expires.
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    let app = app_id(&s, &host).await;
+    let revealed = s
+        .get(
+            &format!("/v1/apps/{app}/end-users/ada/credentials"),
+            s.key(),
+        )
+        .await;
+    assert_eq!(revealed.status, StatusCode::OK, "{}", revealed.text);
+    let env = s.boot().sandbox_id.clone();
+    let user = s
+        .get(&format!("/v1/end-users/ada?environment_id={env}"), s.key())
+        .await;
+    assert_eq!(
+        user.body["data"]["accounts"][0]["status"], "expired",
+        "{}",
+        user.text
+    );
+    // A fresh session at the provider, as on another day: this provider
+    // keeps grants only as long as refresh tokens.
+    b.goto(&idp.url("/.well-known/openid-configuration")).await;
+    b.client.delete_all_cookies().await.unwrap();
+    b.goto(&url).await;
+    b.wait_for(&card_in("mail", "pending")).await;
+    let expired = format!("{}[data-connection=expired]", card("mail"));
+    assert!(b.exists(&expired).await);
+    let text = b.text(&card("mail")).await;
+    assert!(
+        text.contains("Expired") && text.contains("Your connection expired"),
+        "{text}"
+    );
+    let button = format!("{} button[data-action=authorize]", card("mail"));
+    assert_eq!(b.text(&button).await, "Reconnect");
+    assert!(b
+        .attr(&button, "aria-describedby")
+        .await
+        .unwrap_or_default()
+        .contains("req-mail-expired"));
+    assert!(!b.exists("#all-set").await);
+    if let Some(dir) = screenshot_dir() {
+        b.screenshot_full_page(&dir.join("connect-expired.png"), DESKTOP.0, DESKTOP)
+            .await;
+    }
+
+    // Whether the provider asks again is its business: the popup may
+    // close by itself at once.
+    b.client
+        .execute(
+            "window.opened = 0; const open = window.open; \
+             window.open = (...args) => { window.opened += 1; return open.apply(window, args); };",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let main = b.window().await;
+    let known = b.windows().await;
+    b.click(&button).await;
+    let started = Instant::now();
+    while !b.exists(&card_in("mail", "completed")).await {
+        let new = b.windows().await.into_iter().find(|w| !known.contains(w));
+        if let Some(popup) = new {
+            // It may have closed already.
+            if b.client.switch_to_window(popup.clone()).await.is_ok() {
+                through_provider(&b, (main.clone(), popup), "ada@example.com", false).await;
+            } else {
+                b.switch_to(&main).await;
+            }
+        }
+        assert!(started.elapsed() < WAIT * 2, "the reconnect did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let opened = b.client.execute("return window.opened", vec![]).await;
+    assert_eq!(opened.unwrap(), json!(1), "one popup");
+    assert!(!b.exists(&expired).await);
+    assert!(b
+        .text(&card("mail"))
+        .await
+        .contains("Connected as ada@example.com"));
+    b.wait_for_text("#all-set", "All set").await;
     b.close().await;
 }

@@ -15,12 +15,16 @@ mod common;
 use std::path::PathBuf;
 
 use browser::{Browser, DESKTOP, PHONE};
-use common::{Backend, TestServer};
+use common::{Backend, TestData, TestServer};
+use gatehouse::config::{OAuth2ProviderConfig, SettingsInput};
+use gatehouse_core::oauth2::ProviderTarget;
 use reqwest::{header, redirect::Policy, Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::{json, Value};
 
 const DEV_EMAIL: &str = "dev@example.com";
 const DEV_PASSWORD: &str = "correct horse battery staple";
+const GOOGLE: &str = "dynamiq.connections.GoogleOAuth2";
 
 /// Where to save screenshots, when asked to.
 fn screenshot_dir() -> Option<PathBuf> {
@@ -376,7 +380,20 @@ async fn signed_out_and_failed_sign_in() {
         b.wait_for("#email").await;
         b.fill("#email", email).await;
         b.fill("#password", password).await;
+        // The answer is a new page: wait for it, not for the previous
+        // attempt's error still on the old one.
+        b.client
+            .execute("window.beforeSubmit = true", vec![])
+            .await
+            .unwrap();
         b.click("main.login button[type=submit]").await;
+        b.wait_until("the answer to the sign-in", || async {
+            b.client
+                .execute("return window.beforeSubmit === undefined", vec![])
+                .await
+                .is_ok_and(|fresh| fresh == Value::Bool(true))
+        })
+        .await;
         b.wait_for_text("#login-error", "Incorrect email or password.")
             .await;
         assert_eq!(b.text("#login-error").await, "Incorrect email or password.");
@@ -544,13 +561,34 @@ async fn sign_in_is_rate_limited() {
 }
 
 /// The apps tab lists an app made with the API, shows its deployed
-/// requirements and its end users' connection states (never a secret), and
-/// erases an end user after confirmation.
+/// requirements, the OAuth2 providers of its environment (and which OAuth2
+/// requirement has none), its end users' connection states (never a
+/// secret), and erases an end user after confirmation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_tab_shows_requirements_and_end_users() {
-    // Arrange: a deployed public app, and an end user (with a slash and a
-    // space in their id) who connected OpenAI.
-    let s = TestServer::start(Backend::Sqlite).await;
+    // Arrange: a provider in gatehouse.toml for Google connections (none
+    // for gmail), a deployed public app, and an end user (with a slash and
+    // a space in their id) who connected OpenAI.
+    let data = TestData::new(Backend::Sqlite).await;
+    let s = TestServer::start_with(data, |c| {
+        let settings = SettingsInput {
+            preset: Some("google".into()),
+            client_id: Some("google-client-1234.apps.example".into()),
+            client_secret: Some(SecretString::from("google-secret-never-shown")),
+            ..Default::default()
+        }
+        .check()
+        .unwrap();
+        c.oauth2_providers.insert(
+            "company-google".into(),
+            OAuth2ProviderConfig {
+                target: ProviderTarget::ConnectionType(GOOGLE.into()),
+                settings,
+                environments: Vec::new(),
+            },
+        );
+    })
+    .await;
     let env = s.boot().sandbox_id.clone();
     let app = s
         .post(
@@ -571,7 +609,9 @@ async fn apps_tab_shows_requirements_and_end_users() {
                  "description": "Drafts replies.",
                  "spec": {"type": "connection", "data": {"type": "dynamiq.connections.OpenAI"}}},
                 {"name": "mail", "type": "action_connector_account", "title": "Gmail",
-                 "spec": {"type": "action_connector_account", "data": {"app_slug": "gmail"}}}
+                 "spec": {"type": "action_connector_account", "data": {"app_slug": "gmail"}}},
+                {"name": "drive", "type": "connection", "title": "Google Drive",
+                 "spec": {"type": "connection", "data": {"type": GOOGLE}}}
             ]}),
         )
         .await;
@@ -638,6 +678,39 @@ async fn apps_tab_shows_requirements_and_end_users() {
         reqs.contains("dynamiq.connections.OpenAI") && reqs.contains("gmail"),
         "{reqs}"
     );
+    // The environment's OAuth2 providers; the requirement none serves.
+    let provider = "#oauth2-providers tbody tr[data-id]";
+    b.wait_for_text(provider, "company-google").await;
+    let row = b.text(provider).await;
+    for part in [
+        GOOGLE,
+        "File",
+        "google-client-1234.apps.example",
+        &format!(
+            "{}/v1/connect/oauth2/callback",
+            s.base.replace("127.0.0.1", "localhost")
+        ),
+    ] {
+        assert!(row.contains(part), "{part}: {row}");
+    }
+    assert_eq!(b.find_all(provider).await.len(), 1);
+    let item = |name: &str| format!("#requirements li[data-name=\"{name}\"]");
+    b.wait_for_text(&item("mail"), "No OAuth2 provider configured for gmail")
+        .await;
+    assert!(
+        b.exists(&format!("{} [data-provider=missing]", item("mail")))
+            .await
+    );
+    let drive = b.text(&item("drive")).await;
+    assert!(
+        drive.contains("OAuth2 provider: company-google") && !drive.contains("No OAuth2 provider"),
+        "{drive}"
+    );
+    assert!(
+        !b.exists(&format!("{} [data-provider]", item("openai")))
+            .await
+    );
+
     let user_row = "#end-users tbody tr[data-user-id]";
     b.wait_for_text(user_row, user).await;
     let states = b.text(user_row).await;
@@ -651,6 +724,10 @@ async fn apps_tab_shows_requirements_and_end_users() {
         .await
         .unwrap();
     assert!(!page.to_string().contains(secret), "no secret in the page");
+    assert!(
+        !page.to_string().contains("google-secret-never-shown"),
+        "no client secret in the page"
+    );
     b.wait_for_text("#requirements", "Met for 1 of 1 end user")
         .await;
     b.client

@@ -16,7 +16,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fantoccini::{elements::Element, error::CmdError, Client, ClientBuilder, Locator};
+use fantoccini::{
+    elements::Element, error::CmdError, wd::WindowHandle, Client, ClientBuilder, Locator,
+};
 use serde_json::{json, Value};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -102,6 +104,9 @@ impl Browser {
         }
 
         let user_data = profile.path().join("profile");
+        // The test OpenID provider's pages import web fonts: without a
+        // network, resolving their host would stall each page for seconds.
+        let offline = "MAP fonts.googleapis.com ~NOTFOUND, MAP fonts.gstatic.com ~NOTFOUND";
         let capabilities = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -113,6 +118,7 @@ impl Browser {
                     "--disable-extensions",
                     format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
                     format!("--user-data-dir={}", user_data.display()),
+                    format!("--host-resolver-rules={offline}"),
                 ],
             },
         });
@@ -270,6 +276,68 @@ impl Browser {
             Ok(other) => other.to_string(),
             Err(e) => format!("(unreadable: {e})"),
         }
+    }
+
+    /// The window the session drives now.
+    pub async fn window(&self) -> WindowHandle {
+        self.client.window().await.unwrap()
+    }
+
+    /// Every open window (tabs and popups).
+    pub async fn windows(&self) -> Vec<WindowHandle> {
+        self.client.windows().await.unwrap()
+    }
+
+    /// Drives `window` from now on.
+    pub async fn switch_to(&self, window: &WindowHandle) {
+        self.client
+            .switch_to_window(window.clone())
+            .await
+            .unwrap_or_else(|e| panic!("switch to {window:?}: {e}"));
+    }
+
+    /// Waits until a window other than `known` opens (a popup), and drives
+    /// it from now on.
+    pub async fn switch_to_new_window(&self, known: &[WindowHandle]) -> WindowHandle {
+        let started = Instant::now();
+        loop {
+            let new = self
+                .windows()
+                .await
+                .into_iter()
+                .find(|w| !known.contains(w));
+            if let Some(window) = new {
+                self.switch_to(&window).await;
+                return window;
+            }
+            if started.elapsed() > WAIT {
+                panic!(
+                    "no new window opened within {WAIT:?}
+page: {}",
+                    self.body_text().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until `window` has closed (a popup closing itself), then
+    /// drives `back`.
+    pub async fn wait_for_window_closed(&self, window: &WindowHandle, back: &WindowHandle) {
+        let started = Instant::now();
+        while self.windows().await.contains(window) {
+            if started.elapsed() > WAIT {
+                let url = self.current_url().await;
+                panic!(
+                    "the window did not close within {WAIT:?}
+url: {url}
+page: {}",
+                    self.body_text().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        self.switch_to(back).await;
     }
 
     /// Resizes the window so that its viewport is `width` × `height` CSS

@@ -225,7 +225,7 @@ fn apps_panel(can_write: bool) -> Markup {
             div.panel-head {
                 div {
                     h2 id="apps-heading" tabindex="-1" { "Apps" }
-                    p.hint { "Apps of the selected environment, their requirements and their end users." }
+                    p.hint { "Apps of the selected environment: their requirements, the OAuth2 providers that serve them, and their end users." }
                 }
                 @if can_write {
                     button.btn.btn-primary type="button" id="create-app" { "Create app" }
@@ -253,6 +253,22 @@ fn apps_panel(can_write: bool) -> Markup {
                 h4 { "Requirements" }
                 p.hint id="requirements-status" role="status" {}
                 ul.requirements id="requirements" {}
+                h4 { "OAuth2 providers" }
+                p.hint id="providers-status" role="status" {}
+                div.table-wrap {
+                    table.data id="oauth2-providers" aria-label="OAuth2 providers" {
+                        thead {
+                            tr {
+                                th scope="col" { "Name" }
+                                th scope="col" { "Serves" }
+                                th scope="col" { "Source" }
+                                th scope="col" { "Client ID" }
+                                th scope="col" { "Redirect URI" }
+                            }
+                        }
+                        tbody {}
+                    }
+                }
                 h4 { "End users" }
                 p.hint id="end-users-status" role="status" aria-live="polite" {}
                 div.table-wrap {
