@@ -417,8 +417,14 @@ mod tests {
     #[test]
     fn next_refresh() {
         let now = 1_000_000;
-        assert_eq!(next_refresh_at(now, Some(now + 3_600_000)), Some(now + 3_300_000));
-        assert_eq!(next_refresh_at(now, Some(now + 120_000)), Some(now + 60_000));
+        assert_eq!(
+            next_refresh_at(now, Some(now + 3_600_000)),
+            Some(now + 3_300_000)
+        );
+        assert_eq!(
+            next_refresh_at(now, Some(now + 120_000)),
+            Some(now + 60_000)
+        );
         assert_eq!(next_refresh_at(now, Some(now - 5)), Some(now - 5));
         assert_eq!(next_refresh_at(now, None), None);
     }

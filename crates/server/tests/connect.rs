@@ -287,7 +287,7 @@ async fn connect_walkthrough(backend: Backend) {
     for a in [
         "connect_token.created",
         "connection.created",
-        "connection.revealed",
+        "credentials.revealed",
         "connection.deleted",
         "app.deployed",
     ] {

@@ -203,6 +203,16 @@ async fn state_is_single_use_and_checked(backend: Backend) {
     assert_eq!(forged.status, StatusCode::BAD_REQUEST);
     assert!(forged.text.contains("not known"), "{}", forged.text);
     assert!(forged.text.contains("data-status=\"error\""));
+    // The result page: the hosted page's strict CSP, no inline script.
+    let csp = forged.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(forged
+        .text
+        .contains("<script type=\"module\" src=\"/assets/oauth2-callback.js\"></script>"));
+    assert_eq!(forged.text.matches("<script").count(), 1);
 
     // Used once: the second identical callback is refused.
     let (_, url) = authorize(s, &ct, "action-connector").await;
@@ -381,11 +391,19 @@ async fn background_refresh(backend: Backend) {
     let ct = connect_token(s, &host, "ada").await;
     let page = connect_as(&w, &ct, "action-connector", "ada@example.com").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert_eq!(refresh_due(s.state.services()).await.unwrap(), 0, "not due yet");
+    assert_eq!(
+        refresh_due(s.state.services()).await.unwrap(),
+        0,
+        "not due yet"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
 
     assert_eq!(refresh_due(s.state.services()).await.unwrap(), 1);
-    assert_eq!(w.idp.token_calls().await, (2, 0), "one code exchange, one refresh");
+    assert_eq!(
+        w.idp.token_calls().await,
+        (2, 0),
+        "one code exchange, one refresh"
+    );
     assert_eq!(refresh_due(s.state.services()).await.unwrap(), 0, "renewed");
     let account = end_user(s, "ada").await["accounts"][0].clone();
     assert_eq!(account["status"], "active");

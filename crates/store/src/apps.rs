@@ -3,6 +3,7 @@
 use gatehouse_core::AccessType;
 
 use crate::{
+    effects::{write_effects, Effects},
     error::{unique, Result},
     on_pool,
     page::{Page, PageRequest},
@@ -51,8 +52,9 @@ const APP_COLUMNS: &str = "id, organization_id, project_id, environment_id, name
 
 impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_app(&self, app: &App) -> Result<()> {
+    pub async fn create_app(&self, app: &App, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO apps (id, organization_id, project_id, environment_id, name, slug, hostname, access_type, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -66,9 +68,11 @@ impl Store {
             .bind(&app.hostname)
             .bind(app.access_type.as_str())
             .bind(app.created_at)
-            .execute(p)
+            .execute(&mut *tx)
             .await
             .map_err(unique(APP_UNIQUE))?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -125,16 +129,19 @@ impl Store {
 
     /// Writes an app's mutable fields (name, hostname, access type).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn update_app(&self, app: &App) -> Result<()> {
+    pub async fn update_app(&self, app: &App, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query("UPDATE apps SET name = $1, hostname = $2, access_type = $3 WHERE id = $4 AND deleted_at IS NULL")
                 .bind(&app.name)
                 .bind(&app.hostname)
                 .bind(app.access_type.as_str())
                 .bind(&app.id)
-                .execute(p)
+                .execute(&mut *tx)
                 .await
                 .map_err(unique(APP_UNIQUE))?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -142,7 +149,7 @@ impl Store {
     /// Soft-deletes an app: its hostname is freed, its connect tokens stop
     /// working, and its end users' connections are deleted.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn delete_app(&self, id: &str, at: i64) -> Result<()> {
+    pub async fn delete_app(&self, id: &str, at: i64, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query("UPDATE apps SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
@@ -154,21 +161,25 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            write_effects!(tx, effects);
             tx.commit().await?;
         });
         Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_version(&self, v: &AppVersion) -> Result<()> {
+    pub async fn create_version(&self, v: &AppVersion, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query("INSERT INTO app_versions (id, app_id, requirements, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&v.id)
                 .bind(&v.app_id)
                 .bind(&v.requirements)
                 .bind(v.created_at)
-                .execute(p)
+                .execute(&mut *tx)
                 .await?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -205,15 +216,18 @@ impl Store {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn deploy(&self, app_id: &str, version_id: &str) -> Result<()> {
+    pub async fn deploy(&self, app_id: &str, version_id: &str, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "UPDATE apps SET deployed_version_id = $1 WHERE id = $2 AND deleted_at IS NULL",
             )
             .bind(version_id)
             .bind(app_id)
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }

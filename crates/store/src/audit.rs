@@ -34,6 +34,10 @@ pub struct AuditFilter {
     pub action: Option<String>,
     pub actor_id: Option<String>,
     pub target_id: Option<String>,
+    /// Only events at or after this time (Unix ms).
+    pub since: Option<i64>,
+    /// Only events before this time (Unix ms).
+    pub until: Option<i64>,
 }
 
 macro_rules! insert_event {
@@ -59,25 +63,22 @@ macro_rules! insert_event {
 pub(crate) use insert_event;
 
 impl Store {
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn record_event(&self, event: &AuditEvent) -> Result<()> {
-        on_pool!(self, |p| {
-            insert_event!(event).execute(p).await?;
-        });
-        Ok(())
-    }
-
-    /// Events matching `filter`, newest first.
+    /// Events matching `filter`, newest first: the page `page`, or with
+    /// `before` (an event id, the cursor), the next `page.size` events older
+    /// than it. The answer says whether there are more.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn list_events(
         &self,
         filter: &AuditFilter,
         page: PageRequest,
-    ) -> Result<Page<AuditEvent>> {
+        before: Option<&str>,
+    ) -> Result<(Page<AuditEvent>, bool)> {
         let cond = "organization_id = $1 AND ($2 IS NULL OR project_id = $2) AND ($3 IS NULL OR environment_id = $3) \
-                    AND ($4 IS NULL OR action = $4) AND ($5 IS NULL OR actor_id = $5) AND ($6 IS NULL OR target_id = $6)";
-        let list =
-            format!("SELECT * FROM audit_events WHERE {cond} ORDER BY id DESC LIMIT $7 OFFSET $8");
+                    AND ($4 IS NULL OR action = $4) AND ($5 IS NULL OR actor_id = $5) AND ($6 IS NULL OR target_id = $6) \
+                    AND ($7 IS NULL OR at >= $7) AND ($8 IS NULL OR at < $8)";
+        let list = format!(
+            "SELECT * FROM audit_events WHERE {cond} AND ($9 IS NULL OR id < $9) ORDER BY id DESC LIMIT $10 OFFSET $11"
+        );
         let count = format!("SELECT COUNT(*) FROM audit_events WHERE {cond}");
         macro_rules! bind_filter {
             ($q:expr) => {
@@ -87,18 +88,36 @@ impl Store {
                     .bind(&filter.action)
                     .bind(&filter.actor_id)
                     .bind(&filter.target_id)
+                    .bind(filter.since)
+                    .bind(filter.until)
             };
         }
+        let offset = if before.is_some() { 0 } else { page.offset() };
         Ok(on_pool!(self, |p| {
-            let items = bind_filter!(sqlx::query_as(&list))
-                .bind(page.limit())
-                .bind(page.offset())
+            let mut items: Vec<AuditEvent> = bind_filter!(sqlx::query_as(&list))
+                .bind(before)
+                .bind(page.limit() + 1)
+                .bind(offset)
                 .fetch_all(p)
                 .await?;
+            let more = items.len() as i64 > page.limit();
+            items.truncate(page.limit() as usize);
             let total = bind_filter!(sqlx::query_scalar(&count))
                 .fetch_one(p)
                 .await?;
-            Page { items, total }
+            (Page { items, total }, more)
         }))
+    }
+
+    /// Deletes events older than `before` (retention); returns how many.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn prune_events(&self, before: i64) -> Result<u64> {
+        Ok(on_pool!(self, |p| sqlx::query(
+            "DELETE FROM audit_events WHERE at < $1"
+        )
+        .bind(before)
+        .execute(p)
+        .await?
+        .rows_affected()))
     }
 }

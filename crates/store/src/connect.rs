@@ -4,6 +4,7 @@
 use gatehouse_core::connection::{ConnectionKind, ConnectionStatus, Holding};
 
 use crate::{
+    effects::{write_effects, Effects},
     error::{unique, Result},
     on_pool,
     page::{Page, PageRequest},
@@ -92,8 +93,10 @@ impl Store {
         user_id: &str,
         app_id: &str,
         at: i64,
+        effects: &Effects,
     ) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO end_users (environment_id, user_id, app_id, created_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (environment_id, user_id, app_id) DO NOTHING",
@@ -102,8 +105,10 @@ impl Store {
             .bind(user_id)
             .bind(app_id)
             .bind(at)
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -193,9 +198,14 @@ impl Store {
     }
 
     /// Stores `row`, replacing whatever the user had for the same
-    /// requirement, in one transaction. Returns the replaced row's id.
+    /// requirement, and records that the user uses the app, in one
+    /// transaction. Returns the replaced row's id.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn replace_connection(&self, row: &ConnectionRow) -> Result<Option<String>> {
+    pub async fn replace_connection(
+        &self,
+        row: &ConnectionRow,
+        effects: &Effects,
+    ) -> Result<Option<String>> {
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
             let old: Option<String> = sqlx::query_scalar(
@@ -232,6 +242,17 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(unique(&[("id", "id"), ("requirement_name", "requirement")]))?;
+            sqlx::query(
+                "INSERT INTO end_users (environment_id, user_id, app_id, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (environment_id, user_id, app_id) DO NOTHING",
+            )
+            .bind(&row.environment_id)
+            .bind(&row.user_id)
+            .bind(&row.app_id)
+            .bind(row.created_at)
+            .execute(&mut *tx)
+            .await?;
+            write_effects!(tx, effects);
             tx.commit().await?;
             old
         }))
@@ -245,17 +266,26 @@ impl Store {
         app_id: &str,
         user_id: &str,
         requirement_name: &str,
-    ) -> Result<Option<String>> {
+        effects: impl FnOnce(&ConnectionRow) -> Effects,
+    ) -> Result<Option<ConnectionRow>> {
+        let q = format!(
+            "DELETE FROM connections WHERE environment_id = $1 AND app_id = $2 AND user_id = $3 AND requirement_name = $4 \
+             RETURNING {CONNECTION_COLUMNS}"
+        );
         Ok(on_pool!(self, |p| {
-            sqlx::query_scalar(
-                "DELETE FROM connections WHERE environment_id = $1 AND app_id = $2 AND user_id = $3 AND requirement_name = $4 RETURNING id",
-            )
-            .bind(environment_id)
-            .bind(app_id)
-            .bind(user_id)
-            .bind(requirement_name)
-            .fetch_optional(p)
-            .await?
+            let mut tx = p.begin().await?;
+            let removed: Option<ConnectionRow> = sqlx::query_as(&q)
+                .bind(environment_id)
+                .bind(app_id)
+                .bind(user_id)
+                .bind(requirement_name)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = &removed {
+                write_effects!(tx, &effects(row));
+            }
+            tx.commit().await?;
+            removed
         }))
     }
 
@@ -266,15 +296,22 @@ impl Store {
         environment_id: &str,
         user_id: &str,
         id: &str,
+        effects: impl FnOnce(&ConnectionRow) -> Effects,
     ) -> Result<Option<ConnectionRow>> {
         let q = format!("DELETE FROM connections WHERE environment_id = $1 AND user_id = $2 AND id = $3 RETURNING {CONNECTION_COLUMNS}");
         Ok(on_pool!(self, |p| {
-            sqlx::query_as(&q)
+            let mut tx = p.begin().await?;
+            let removed: Option<ConnectionRow> = sqlx::query_as(&q)
                 .bind(environment_id)
                 .bind(user_id)
                 .bind(id)
-                .fetch_optional(p)
-                .await?
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = &removed {
+                write_effects!(tx, &effects(row));
+            }
+            tx.commit().await?;
+            removed
         }))
     }
 
@@ -285,8 +322,10 @@ impl Store {
         environment_id: &str,
         user_id: &str,
         at_seconds: i64,
+        effects: &Effects,
     ) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO end_user_revocations (environment_id, user_id, revoked_at) VALUES ($1, $2, $3) \
                  ON CONFLICT (environment_id, user_id) DO UPDATE SET revoked_at = excluded.revoked_at",
@@ -294,8 +333,10 @@ impl Store {
             .bind(environment_id)
             .bind(user_id)
             .bind(at_seconds)
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -325,6 +366,7 @@ impl Store {
         environment_id: &str,
         user_id: &str,
         at_seconds: i64,
+        effects: &Effects,
     ) -> Result<u64> {
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
@@ -349,6 +391,7 @@ impl Store {
             .bind(at_seconds)
             .execute(&mut *tx)
             .await?;
+            write_effects!(tx, effects);
             tx.commit().await?;
             deleted
         }))
@@ -356,13 +399,21 @@ impl Store {
 
     /// Revokes one connect token by its `jti` until `expires_at` (seconds).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn revoke_connect_token(&self, jti: &str, expires_at: i64) -> Result<()> {
+    pub async fn revoke_connect_token(
+        &self,
+        jti: &str,
+        expires_at: i64,
+        effects: &Effects,
+    ) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query("INSERT INTO revoked_connect_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
                 .bind(jti)
                 .bind(expires_at)
-                .execute(p)
+                .execute(&mut *tx)
                 .await?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }

@@ -4,6 +4,7 @@
 use gatehouse_core::{Role, TokenKind};
 
 use crate::{
+    effects::{write_effects, Effects},
     error::{unique, Result},
     on_pool,
     page::{Page, PageRequest},
@@ -95,12 +96,15 @@ const RECORD_SELECT: &str =
 
 impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_credential(&self, c: &Credential) -> Result<()> {
+    pub async fn create_credential(&self, c: &Credential, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             insert_credential!(c)
-                .execute(p)
+                .execute(&mut *tx)
                 .await
                 .map_err(unique(CREDENTIAL_UNIQUE))?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -162,20 +166,26 @@ impl Store {
         }))
     }
 
-    /// Revokes a credential; false when it was already revoked.
+    /// Revokes a credential, with `effects` when it was not revoked
+    /// already; false (and nothing written) when it was.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn revoke_credential(&self, id: &str, at: i64) -> Result<bool> {
-        let done = on_pool!(self, |p| {
-            sqlx::query(
+    pub async fn revoke_credential(&self, id: &str, at: i64, effects: &Effects) -> Result<bool> {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(
                 "UPDATE credentials SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
             )
             .bind(at)
             .bind(id)
-            .execute(p)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        Ok(done > 0)
+            .rows_affected();
+            if done > 0 {
+                write_effects!(tx, effects);
+            }
+            tx.commit().await?;
+            done > 0
+        }))
     }
 
     /// Stores `new` and makes `old_id` expire at `old_expires_at` (never
@@ -186,6 +196,7 @@ impl Store {
         old_id: &str,
         old_expires_at: i64,
         new: &Credential,
+        effects: &Effects,
     ) -> Result<()> {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
@@ -200,6 +211,7 @@ impl Store {
             .bind(old_id)
             .execute(&mut *tx)
             .await?;
+            write_effects!(tx, effects);
             tx.commit().await?;
         });
         Ok(())

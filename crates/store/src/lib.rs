@@ -12,6 +12,7 @@ pub mod apps;
 pub mod audit;
 pub mod connect;
 pub mod credentials;
+pub mod effects;
 pub mod error;
 pub mod members;
 pub mod notify;

@@ -3,6 +3,7 @@
 use gatehouse_core::Role;
 
 use crate::{
+    effects::{write_effects, Effects},
     error::{unique, Result},
     on_pool,
     page::{Page, PageRequest},
@@ -52,12 +53,15 @@ const USER_COLUMNS: &str =
 
 impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_user(&self, user: &User) -> Result<()> {
+    pub async fn create_user(&self, user: &User, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             insert_user!(user)
-                .execute(p)
+                .execute(&mut *tx)
                 .await
                 .map_err(unique(&[("email", "email")]))?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -117,13 +121,16 @@ impl Store {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn set_role(&self, id: &str, role: Role) -> Result<()> {
+    pub async fn set_role(&self, id: &str, role: Role, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query("UPDATE users SET role = $1 WHERE id = $2 AND deleted_at IS NULL")
                 .bind(role.as_str())
                 .bind(id)
-                .execute(p)
+                .execute(&mut *tx)
                 .await?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -132,7 +139,7 @@ impl Store {
     /// and every personal access token of theirs is revoked at once.
     /// Returns the ids of the revoked tokens.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn remove_user(&self, id: &str, at: i64) -> Result<Vec<String>> {
+    pub async fn remove_user(&self, id: &str, at: i64, effects: &Effects) -> Result<Vec<String>> {
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query("UPDATE users SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
@@ -147,6 +154,7 @@ impl Store {
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
+            write_effects!(tx, effects);
             tx.commit().await?;
             revoked
         }))

@@ -7,6 +7,7 @@ use gatehouse_core::oauth2::{ClientAuth, ProviderTarget};
 
 use crate::{
     connect::{ConnectionRow, CONNECTION_COLUMNS},
+    effects::{write_effects, Effects},
     error::{unique, Result},
     on_pool, Store,
 };
@@ -129,12 +130,13 @@ const FLOW_COLUMNS: &str = "id, state_hash, environment_id, app_id, user_id, req
 
 impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_provider(&self, r: &ProviderRow) -> Result<()> {
+    pub async fn create_provider(&self, r: &ProviderRow, effects: &Effects) -> Result<()> {
         let q = format!(
             "INSERT INTO oauth2_providers ({PROVIDER_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         );
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(&q)
                 .bind(&r.id)
                 .bind(&r.organization_id)
@@ -158,9 +160,11 @@ impl Store {
                 .bind(r.created_at)
                 .bind(r.updated_at)
                 .bind(r.deleted_at)
-                .execute(p)
+                .execute(&mut *tx)
                 .await
                 .map_err(unique(PROVIDER_UNIQUE))?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -168,8 +172,9 @@ impl Store {
     /// Writes a provider's mutable fields (everything but its ids, target
     /// and environment).
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn update_provider(&self, r: &ProviderRow) -> Result<()> {
+    pub async fn update_provider(&self, r: &ProviderRow, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "UPDATE oauth2_providers SET name = $1, preset = $2, authorize_url = $3, token_url = $4, userinfo_url = $5, \
                  issuer = $6, discovery_url = $7, client_id = $8, client_secret_sealed = $9, master_key_id = $10, scopes = $11, \
@@ -190,9 +195,11 @@ impl Store {
             .bind(r.client_auth.as_str())
             .bind(r.updated_at)
             .bind(&r.id)
-            .execute(p)
+            .execute(&mut *tx)
             .await
             .map_err(unique(PROVIDER_UNIQUE))?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -252,18 +259,23 @@ impl Store {
     /// Soft-deletes a provider; connections it issued stay until they can no
     /// longer be refreshed.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn delete_provider(&self, id: &str, at: i64) -> Result<bool> {
-        let done = on_pool!(self, |p| {
-            sqlx::query(
+    pub async fn delete_provider(&self, id: &str, at: i64, effects: &Effects) -> Result<bool> {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(
                 "UPDATE oauth2_providers SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
             )
             .bind(at)
             .bind(id)
-            .execute(p)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        Ok(done > 0)
+            .rows_affected();
+            if done > 0 {
+                write_effects!(tx, effects);
+            }
+            tx.commit().await?;
+            done > 0
+        }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
@@ -408,8 +420,10 @@ impl Store {
         id: &str,
         error: &str,
         next_refresh_at: i64,
+        effects: &Effects,
     ) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "UPDATE connections SET last_error = $1, next_refresh_at = $2, refresh_failures = refresh_failures + 1, \
                  refresh_lease_until = NULL WHERE id = $3",
@@ -417,8 +431,10 @@ impl Store {
             .bind(error)
             .bind(next_refresh_at)
             .bind(id)
-            .execute(p)
+            .execute(&mut *tx)
             .await?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -427,19 +443,29 @@ impl Store {
     /// past expiry with none); releases the lease. False when it was not
     /// active.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn expire_connection(&self, id: &str, error: &str) -> Result<bool> {
-        let done = on_pool!(self, |p| {
-            sqlx::query(
+    pub async fn expire_connection(
+        &self,
+        id: &str,
+        error: &str,
+        effects: &Effects,
+    ) -> Result<bool> {
+        Ok(on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(
                 "UPDATE connections SET status = 'expired', last_error = $1, next_refresh_at = NULL, \
                  refresh_lease_until = NULL WHERE id = $2 AND status = 'active'",
             )
             .bind(error)
             .bind(id)
-            .execute(p)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
-        });
-        Ok(done > 0)
+            .rows_affected();
+            if done > 0 {
+                write_effects!(tx, effects);
+            }
+            tx.commit().await?;
+            done > 0
+        }))
     }
 
     /// Active OAuth2 connections that are due: their `next_refresh_at` has

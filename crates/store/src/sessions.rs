@@ -1,6 +1,7 @@
 //! Dashboard sessions, found by the SHA-256 of the cookie's token.
 
 use crate::{
+    effects::{write_effects, Effects},
     error::{unique, Result},
     members::User,
     on_pool, Store,
@@ -27,8 +28,9 @@ pub struct SessionRecord {
 
 impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_session(&self, s: &SessionRow) -> Result<()> {
+    pub async fn create_session(&self, s: &SessionRow, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO sessions (id, token_hash, user_id, created_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
@@ -39,9 +41,11 @@ impl Store {
             .bind(s.expires_at)
             .bind(&s.ip)
             .bind(&s.user_agent)
-            .execute(p)
+            .execute(&mut *tx)
             .await
             .map_err(unique(&[("token_hash", "token")]))?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }

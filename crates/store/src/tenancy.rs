@@ -3,6 +3,7 @@
 use crate::{
     audit::AuditEvent,
     credentials::Credential,
+    effects::{write_effects, Effects},
     error::{is_unique_violation, unique, Result, StoreError},
     members::User,
     on_pool,
@@ -34,6 +35,10 @@ pub struct Environment {
     pub name: String,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
+    /// Its own `environment` rate limit (requests per window), if set.
+    pub rate_limit: Option<i64>,
+    /// The window of `rate_limit`, in seconds.
+    pub rate_limit_window: Option<i64>,
 }
 
 /// Everything the first start writes, in one transaction.
@@ -76,7 +81,8 @@ macro_rules! insert_environment {
 const ENVIRONMENT_UNIQUE: &[(&str, &str)] = &[("name", "name")];
 
 const PROJECT_COLUMNS: &str = "id, organization_id, name, created_at, deleted_at";
-const ENVIRONMENT_COLUMNS: &str = "id, organization_id, project_id, name, created_at, deleted_at";
+const ENVIRONMENT_COLUMNS: &str =
+    "id, organization_id, project_id, name, created_at, deleted_at, rate_limit, rate_limit_window";
 
 impl Store {
     /// The organization this installation was bootstrapped with, if any.
@@ -151,6 +157,7 @@ impl Store {
         &self,
         project: &Project,
         environments: &[Environment],
+        effects: &Effects,
     ) -> Result<()> {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
@@ -164,6 +171,7 @@ impl Store {
                     .await
                     .map_err(unique(ENVIRONMENT_UNIQUE))?;
             }
+            write_effects!(tx, effects);
             tx.commit().await?;
         });
         Ok(())
@@ -209,13 +217,16 @@ impl Store {
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn rename_project(&self, id: &str, name: &str) -> Result<()> {
+    pub async fn rename_project(&self, id: &str, name: &str, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             sqlx::query("UPDATE projects SET name = $1 WHERE id = $2 AND deleted_at IS NULL")
                 .bind(name)
                 .bind(id)
-                .execute(p)
+                .execute(&mut *tx)
                 .await?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -224,7 +235,12 @@ impl Store {
     /// reaching into it stop at once; the rows stay for the audit trail.
     /// Returns the ids of the credentials it revoked.
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn delete_project(&self, id: &str, at: i64) -> Result<Vec<String>> {
+    pub async fn delete_project(
+        &self,
+        id: &str,
+        at: i64,
+        effects: &Effects,
+    ) -> Result<Vec<String>> {
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query("UPDATE projects SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL")
@@ -244,20 +260,75 @@ impl Store {
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
+            write_effects!(tx, effects);
             tx.commit().await?;
             revoked
         }))
     }
 
     #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn create_environment(&self, env: &Environment) -> Result<()> {
+    pub async fn create_environment(&self, env: &Environment, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
             insert_environment!(env)
-                .execute(p)
+                .execute(&mut *tx)
                 .await
                 .map_err(unique(ENVIRONMENT_UNIQUE))?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
+    }
+
+    /// Sets (or with `None` clears) an environment's own `environment`
+    /// rate limit: (requests, window in seconds).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn set_environment_rate_limit(
+        &self,
+        id: &str,
+        limit: Option<(i64, i64)>,
+        effects: &Effects,
+    ) -> Result<()> {
+        on_pool!(self, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE environments SET rate_limit = $1, rate_limit_window = $2 WHERE id = $3 AND deleted_at IS NULL",
+            )
+            .bind(limit.map(|l| l.0))
+            .bind(limit.map(|l| l.1))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            write_effects!(tx, effects);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The ids of the live environments a reach covers.
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn environments_in(&self, reach: &gatehouse_core::Reach) -> Result<Vec<String>> {
+        Ok(on_pool!(self, |p| sqlx::query_scalar(
+            "SELECT id FROM environments WHERE organization_id = $1 AND deleted_at IS NULL \
+             AND ($2 IS NULL OR project_id = $2) AND ($3 IS NULL OR id = $3) ORDER BY id"
+        )
+        .bind(&reach.organization_id)
+        .bind(&reach.project_id)
+        .bind(&reach.environment_id)
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// The `environment` rate limits environments set for themselves:
+    /// (environment id, requests, window in seconds).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn environment_rate_limits(&self) -> Result<Vec<(String, i64, i64)>> {
+        Ok(on_pool!(self, |p| sqlx::query_as(
+            "SELECT id, rate_limit, rate_limit_window FROM environments \
+             WHERE rate_limit IS NOT NULL AND rate_limit_window IS NOT NULL AND deleted_at IS NULL"
+        )
+        .fetch_all(p)
+        .await?))
     }
 
     /// Live environments of a project, optionally just one, oldest first.

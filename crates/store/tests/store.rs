@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use gatehouse_core::{AccessType, Role};
 use gatehouse_store::{
     apps::App,
+    effects::Effects,
     members::User,
     tenancy::{Bootstrap, Environment, Organization, Project},
     Store, StoreError,
@@ -91,6 +92,8 @@ fn bootstrap() -> Bootstrap {
             name: (*name).into(),
             created_at: 1,
             deleted_at: None,
+            rate_limit: None,
+            rate_limit_window: None,
         })
         .collect();
     Bootstrap {
@@ -142,33 +145,46 @@ fn conflict_field(result: Result<(), StoreError>) -> &'static str {
 /// field; a second bootstrap is refused and the typed columns read back.
 async fn conflicts_name_the_field(f: Fresh) {
     let s = &f.store;
+    let none = Effects::default();
     s.bootstrap(&bootstrap()).await.unwrap();
     assert!(matches!(
         s.bootstrap(&bootstrap()).await,
         Err(StoreError::AlreadyInitialised)
     ));
 
-    s.create_app(&app("app_1", "env_sandbox", "acme", "acme.example.com"))
-        .await
-        .unwrap();
+    s.create_app(
+        &app("app_1", "env_sandbox", "acme", "acme.example.com"),
+        &none,
+    )
+    .await
+    .unwrap();
     let same_host = app("app_2", "env_live", "other", "acme.example.com");
-    assert_eq!(conflict_field(s.create_app(&same_host).await), "hostname");
+    assert_eq!(
+        conflict_field(s.create_app(&same_host, &none).await),
+        "hostname"
+    );
     let same_slug = app("app_3", "env_sandbox", "acme", "acme-2.example.com");
-    assert_eq!(conflict_field(s.create_app(&same_slug).await), "slug");
+    assert_eq!(
+        conflict_field(s.create_app(&same_slug, &none).await),
+        "slug"
+    );
     let elsewhere = app("app_4", "env_live", "acme", "acme-live.example.com");
-    s.create_app(&elsewhere).await.unwrap();
+    s.create_app(&elsewhere, &none).await.unwrap();
     let mut moved = elsewhere.clone();
     moved.hostname = "acme.example.com".into();
-    assert_eq!(conflict_field(s.update_app(&moved).await), "hostname");
+    assert_eq!(
+        conflict_field(s.update_app(&moved, &none).await),
+        "hostname"
+    );
     let stored = s.app("app_4").await.unwrap().unwrap();
     assert_eq!(stored.hostname, "acme-live.example.com");
     assert_eq!(stored.access_type, AccessType::Public);
 
-    s.create_user(&user("usr_2", "dev@example.com"))
+    s.create_user(&user("usr_2", "dev@example.com"), &none)
         .await
         .unwrap();
     let twin = user("usr_3", "dev@example.com");
-    assert_eq!(conflict_field(s.create_user(&twin).await), "email");
+    assert_eq!(conflict_field(s.create_user(&twin, &none).await), "email");
     let read = s.user("usr_2").await.unwrap().unwrap();
     assert_eq!(read.role, Role::Developer);
 
@@ -179,8 +195,13 @@ async fn conflicts_name_the_field(f: Fresh) {
         name: "sandbox".into(),
         created_at: 2,
         deleted_at: None,
+        rate_limit: None,
+        rate_limit_window: None,
     };
-    assert_eq!(conflict_field(s.create_environment(&env).await), "name");
+    assert_eq!(
+        conflict_field(s.create_environment(&env, &none).await),
+        "name"
+    );
     f.drop_database().await;
 }
 

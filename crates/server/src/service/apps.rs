@@ -201,17 +201,15 @@ pub async fn create(
         created_at: now_ms(),
         deleted_at: None,
     };
-    svc.store().create_app(&app).await?;
-    svc.forget_apps().await;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "app.created",
         ("app", &app.id),
         &app_reach(&app),
         origin,
-    )
-    .await?;
+    );
+    svc.store().create_app(&app, &effects).await?;
+    svc.forget_apps().await;
     Ok(app)
 }
 
@@ -250,17 +248,15 @@ pub async fn update(
         }
     }
     errors.finish()?;
-    svc.store().update_app(&app).await?;
-    svc.forget_apps().await;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "app.updated",
         ("app", &app.id),
         &app_reach(&app),
         origin,
-    )
-    .await?;
+    );
+    svc.store().update_app(&app, &effects).await?;
+    svc.forget_apps().await;
     Ok(app)
 }
 
@@ -274,17 +270,16 @@ pub async fn delete(
     id: &str,
 ) -> ApiResult<()> {
     let app = visibility::app(svc, caller, id).await?;
-    svc.store().delete_app(&app.id, now_ms()).await?;
-    svc.forget_apps().await;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "app.deleted",
         ("app", &app.id),
         &app_reach(&app),
         origin,
-    )
-    .await
+    );
+    svc.store().delete_app(&app.id, now_ms(), &effects).await?;
+    svc.forget_apps().await;
+    Ok(())
 }
 
 /// An app's versions, newest first.
@@ -328,16 +323,14 @@ pub async fn create_version(
         requirements: serde_json::to_string(&requirements).map_err(ApiError::internal)?,
         created_at: now_ms(),
     };
-    svc.store().create_version(&row).await?;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "app_version.created",
         ("app_version", &row.id),
         &app_reach(&app),
         origin,
-    )
-    .await?;
+    );
+    svc.store().create_version(&row, &effects).await?;
     Ok(Version { row, requirements })
 }
 
@@ -360,17 +353,15 @@ pub async fn deploy(
         .version(&app.id, &version_id)
         .await?
         .ok_or_else(|| ApiError::field("version_id", "is not a version of this app"))?;
-    svc.store().deploy(&app.id, &version.id).await?;
-    app.deployed_version_id = Some(version.id.clone());
-    svc.forget_apps().await;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "app.deployed",
         ("app_version", &version.id),
         &app_reach(&app),
         origin,
-    )
-    .await?;
+    );
+    svc.store().deploy(&app.id, &version.id, &effects).await?;
+    app.deployed_version_id = Some(version.id.clone());
+    svc.forget_apps().await;
     Ok(app)
 }

@@ -5,6 +5,7 @@
 use gatehouse_core::{new_id, time::now_ms, IdKind, Reach};
 use gatehouse_store::{
     audit::{AuditEvent, AuditFilter},
+    effects::Effects,
     Page, PageRequest,
 };
 
@@ -69,7 +70,20 @@ pub fn event(
     }
 }
 
-/// Records an event now.
+/// The effects of a change whose one audit event is `action` on `target`,
+/// now: written by the store in the change's transaction.
+pub fn effects(
+    actor: Actor<'_>,
+    action: &str,
+    target: (&str, &str),
+    reach: &Reach,
+    origin: &Origin,
+) -> Effects {
+    Effects::audit([event(actor, action, target, reach, origin, now_ms())])
+}
+
+/// Records an event that accompanies no other change (a reveal, a failed
+/// sign-in), now.
 pub async fn record(
     svc: &Services,
     actor: Actor<'_>,
@@ -78,8 +92,9 @@ pub async fn record(
     reach: &Reach,
     origin: &Origin,
 ) -> ApiResult<()> {
-    let event = event(actor, action, target, reach, origin, now_ms());
-    svc.store().record_event(&event).await?;
+    svc.store()
+        .record(&effects(actor, action, target, reach, origin))
+        .await?;
     Ok(())
 }
 
@@ -91,18 +106,64 @@ pub struct EventQuery {
     pub action: Option<String>,
     pub actor_id: Option<String>,
     pub target_id: Option<String>,
+    /// RFC 3339: only events at or after.
+    pub since: Option<String>,
+    /// RFC 3339: only events before.
+    pub until: Option<String>,
+    /// The `next_cursor` of a previous page.
+    pub cursor: Option<String>,
 }
 
-/// The events the caller can see, newest first. A project- or
-/// environment-scoped reader sees only events inside its reach; asking for
-/// another project or environment is 404.
+/// A page of events and the cursor of the next one (none on the last).
+#[derive(Debug)]
+pub struct EventPage {
+    pub page: Page<AuditEvent>,
+    pub next_cursor: Option<String>,
+}
+
+/// The opaque cursor after `event_id`.
+fn cursor_after(event_id: &str) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    URL_SAFE_NO_PAD.encode(event_id)
+}
+
+/// The event id a cursor points after; 400 for one Gatehouse did not make.
+fn cursor_position(cursor: &str) -> ApiResult<String> {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|id| id.starts_with("evt_") && id.len() <= 64)
+        .ok_or_else(|| ApiError::field("cursor", "is not a cursor from a previous page"))
+}
+
+fn time_param(field: &str, raw: Option<String>) -> ApiResult<Option<i64>> {
+    match raw {
+        None => Ok(None),
+        Some(text) => gatehouse_core::time::parse_rfc3339(&text)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::field(
+                    field,
+                    "must be an RFC 3339 timestamp such as 2030-01-01T00:00:00Z",
+                )
+            }),
+    }
+}
+
+/// The events the caller can see, newest first, by page or by cursor
+/// (which stays correct while events are written: it points at an event,
+/// not an offset). A project- or environment-scoped reader sees only
+/// events inside its reach; asking for another project or environment is
+/// 404.
 #[tracing::instrument(skip_all, fields(caller = %caller.id))]
 pub async fn list(
     svc: &Services,
     caller: &Principal,
     query: EventQuery,
     page: PageRequest,
-) -> ApiResult<Page<AuditEvent>> {
+) -> ApiResult<EventPage> {
     let narrow = |asked: Option<String>, own: &Option<String>| match (asked, own) {
         (Some(asked), Some(own)) if &asked != own => Err(ApiError::NotFound),
         (asked, own) => Ok(asked.or_else(|| own.clone())),
@@ -114,6 +175,16 @@ pub async fn list(
         action: query.action,
         actor_id: query.actor_id,
         target_id: query.target_id,
+        since: time_param("since", query.since)?,
+        until: time_param("until", query.until)?,
     };
-    Ok(svc.store().list_events(&filter, page).await?)
+    let before = query.cursor.as_deref().map(cursor_position).transpose()?;
+    let (page, more) = svc
+        .store()
+        .list_events(&filter, page, before.as_deref())
+        .await?;
+    let next_cursor = more
+        .then(|| page.items.last().map(|e| cursor_after(&e.id)))
+        .flatten();
+    Ok(EventPage { page, next_cursor })
 }

@@ -10,7 +10,7 @@ use gatehouse_core::{
     validate::BLANK,
     ConnectionKind, ConnectionStatus, IdKind,
 };
-use gatehouse_store::{apps::App, connect::ConnectionRow};
+use gatehouse_store::{apps::App, connect::ConnectionRow, effects::OutboxEvent};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -19,6 +19,7 @@ use super::{
     apps::deployed_requirements,
     audit::{self, Actor, Origin},
     principal::ConnectPrincipal,
+    webhooks::events,
     Services,
 };
 use crate::{
@@ -151,13 +152,8 @@ pub async fn submit_credentials(
         refresh_failures: 0,
         last_error: None,
     };
-    svc.store().replace_connection(&row).await?;
-    svc.store()
-        .touch_end_user(&c.app.environment_id, &c.claims.user_id, &c.app.id, now)
-        .await?;
     let (actor_id, kind) = end_user(c);
-    audit::record(
-        svc,
+    let mut effects = audit::effects(
         Actor {
             kind,
             id: &actor_id,
@@ -167,7 +163,40 @@ pub async fn submit_credentials(
         &c.reach(),
         origin,
     )
-    .await
+    .announce(events::of_connection("connection.created", &row));
+    effects.outbox.extend(completion(svc, &c.app, &row).await?);
+    svc.store().replace_connection(&row, &effects).await?;
+    Ok(())
+}
+
+/// `requirements.completed`, when storing `row` turns its user's status
+/// for the app complete (it was not before).
+pub async fn completion(
+    svc: &Services,
+    app: &App,
+    row: &ConnectionRow,
+) -> ApiResult<Option<OutboxEvent>> {
+    let requirements = deployed_requirements(svc, app).await?;
+    if requirements.is_empty() {
+        return Ok(None);
+    }
+    let held = svc
+        .store()
+        .connections_for_app(&app.environment_id, &app.id, &row.user_id)
+        .await?;
+    let complete = |held: Vec<ConnectionRow>| {
+        RequirementState::pair(requirements.clone(), held)
+            .iter()
+            .all(RequirementState::satisfied)
+    };
+    let before = complete(held.clone());
+    let mut after: Vec<ConnectionRow> = held
+        .into_iter()
+        .filter(|h| h.requirement_name != row.requirement_name)
+        .collect();
+    after.push(row.clone());
+    Ok((!before && complete(after))
+        .then(|| events::requirements_completed(&app.environment_id, &app.id, &row.user_id)))
 }
 
 /// The end user disconnects a requirement (nothing connected is fine too).
@@ -179,43 +208,38 @@ pub async fn disconnect(
     id: &str,
 ) -> ApiResult<()> {
     let requirement = find_requirement(svc, c, id).await?;
-    let removed = svc
-        .store()
+    let (actor_id, kind) = end_user(c);
+    let reach = c.reach();
+    svc.store()
         .delete_connection_for_requirement(
             &c.app.environment_id,
             &c.app.id,
             &c.claims.user_id,
             &requirement.name,
-        )
-        .await?;
-    if let Some(conn_id) = removed {
-        let (actor_id, kind) = end_user(c);
-        audit::record(
-            svc,
-            Actor {
-                kind,
-                id: &actor_id,
+            |row| {
+                let target = row.kind.as_str();
+                audit::effects(
+                    Actor {
+                        kind,
+                        id: &actor_id,
+                    },
+                    &format!("{target}.deleted"),
+                    (target, &row.id),
+                    &reach,
+                    origin,
+                )
+                .announce(events::of_connection("connection.deleted", row))
             },
-            "connection.deleted",
-            ("connection", &conn_id),
-            &c.reach(),
-            origin,
         )
         .await?;
-    }
     Ok(())
 }
 
 /// The connect token revokes itself: it fails from the next request on.
 #[tracing::instrument(skip_all, fields(app = %c.app.id))]
 pub async fn end_session(svc: &Services, c: &ConnectPrincipal, origin: &Origin) -> ApiResult<()> {
-    svc.store()
-        .revoke_connect_token(&c.claims.jti, c.claims.exp + 60)
-        .await?;
-    svc.forget_connect_token(&c.token_hash).await;
     let (actor_id, kind) = end_user(c);
-    audit::record(
-        svc,
+    let effects = audit::effects(
         Actor {
             kind,
             id: &actor_id,
@@ -224,6 +248,10 @@ pub async fn end_session(svc: &Services, c: &ConnectPrincipal, origin: &Origin) 
         ("connect_token", &c.claims.jti),
         &c.reach(),
         origin,
-    )
-    .await
+    );
+    svc.store()
+        .revoke_connect_token(&c.claims.jti, c.claims.exp + 60, &effects)
+        .await?;
+    svc.forget_connect_token(&c.token_hash).await;
+    Ok(())
 }

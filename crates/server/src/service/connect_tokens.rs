@@ -106,9 +106,6 @@ pub async fn mint(
         redirect_url: redirect_url.map(RedirectUrl::into_inner),
     };
     let token = svc.signing().sign(&claims).await?;
-    svc.store()
-        .touch_end_user(&app.environment_id, &user_id, &app.id, now * 1000)
-        .await?;
     let actor = match &caller.key {
         Some(key) => Actor::from(key.as_ref()),
         None => Actor {
@@ -116,15 +113,16 @@ pub async fn mint(
             id: "anonymous",
         },
     };
-    audit::record(
-        svc,
+    let effects = audit::effects(
         actor,
         "connect_token.created",
         ("end_user", &user_id),
         &app_reach(app),
         origin,
-    )
-    .await?;
+    );
+    svc.store()
+        .touch_end_user(&app.environment_id, &user_id, &app.id, now * 1000, &effects)
+        .await?;
     let url = format!("{}/connect?token={token}", svc.config().public_url);
     Ok(Minted {
         token: token.into(),

@@ -21,7 +21,9 @@ use utoipa::ToSchema;
 use super::{
     audit::{self, Origin},
     principal::{CallerKind, Principal},
-    visibility, Services,
+    visibility,
+    webhooks::events as webhook_events,
+    Services,
 };
 use crate::error::{ApiError, ApiResult, FieldErrors};
 
@@ -210,17 +212,15 @@ pub async fn create(
             expires_at: expires_at.flatten(),
         },
     );
-    svc.store().create_credential(&row).await?;
-    let record = reread(svc, kind, &row.id).await?;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         &format!("{kind}.created"),
         (kind.as_str(), &row.id),
         &reach,
         origin,
-    )
-    .await?;
+    );
+    svc.store().create_credential(&row, &effects).await?;
+    let record = reread(svc, kind, &row.id).await?;
     Ok(Issued {
         record,
         token: token.token,
@@ -309,17 +309,25 @@ pub async fn revoke(
     id: &str,
 ) -> ApiResult<()> {
     let record = find_visible(svc, caller, kind, id).await?;
-    if svc.store().revoke_credential(id, now_ms()).await? {
+    let reach = reach_of(&record);
+    let mut effects = audit::effects(
+        caller.into(),
+        &format!("{kind}.revoked"),
+        (kind.as_str(), id),
+        &reach,
+        origin,
+    );
+    if kind == TokenKind::AccessKey {
+        effects
+            .outbox
+            .extend(webhook_events::access_key_revoked(svc, &reach, id, "revoked").await?);
+    }
+    if svc
+        .store()
+        .revoke_credential(id, now_ms(), &effects)
+        .await?
+    {
         svc.forget_credential(&record.credential.token_hash).await;
-        audit::record(
-            svc,
-            caller.into(),
-            &format!("{kind}.revoked"),
-            (kind.as_str(), id),
-            &reach_of(&record),
-            origin,
-        )
-        .await?;
     }
     Ok(())
 }
@@ -380,20 +388,18 @@ pub async fn rotate(
             expires_at: c.expires_at,
         },
     );
-    svc.store()
-        .rotate_credential(id, now + grace * 1000, &row)
-        .await?;
-    svc.forget_credential(&c.token_hash).await;
-    let record = reread(svc, kind, &row.id).await?;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         &format!("{kind}.rotated"),
         (kind.as_str(), id),
         &reach,
         origin,
-    )
-    .await?;
+    );
+    svc.store()
+        .rotate_credential(id, now + grace * 1000, &row, &effects)
+        .await?;
+    svc.forget_credential(&c.token_hash).await;
+    let record = reread(svc, kind, &row.id).await?;
     Ok(Issued {
         record,
         token: token.token,

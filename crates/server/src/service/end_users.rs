@@ -16,6 +16,7 @@ use super::{
     oauth2,
     principal::{app_reach, Principal},
     visibility::{self, environment_reach},
+    webhooks::events,
     Services,
 };
 use crate::error::{ApiError, ApiResult};
@@ -135,19 +136,18 @@ pub async fn erase(
     if !exists {
         return Err(ApiError::NotFound);
     }
-    svc.store()
-        .erase_end_user(&env.id, &user_id, now_ms() / 1000)
-        .await?;
-    svc.forget_connect_tokens(&env.id, &user_id).await;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "end_user.erased",
         ("end_user", &user_id),
         &environment_reach(&env),
         origin,
-    )
-    .await
+    );
+    svc.store()
+        .erase_end_user(&env.id, &user_id, now_ms() / 1000, &effects)
+        .await?;
+    svc.forget_connect_tokens(&env.id, &user_id).await;
+    Ok(())
 }
 
 /// Deletes one connection or account of the end user.
@@ -162,21 +162,22 @@ pub async fn delete_connection(
 ) -> ApiResult<()> {
     let env = environment_of(svc, caller, environment_id).await?;
     let user_id = checked_user(user_id)?;
-    let removed = svc
-        .store()
-        .delete_connection(&env.id, user_id.as_str(), connection_id)
+    let reach = environment_reach(&env);
+    svc.store()
+        .delete_connection(&env.id, user_id.as_str(), connection_id, |row| {
+            let target = row.kind.as_str();
+            audit::effects(
+                caller.into(),
+                &format!("{target}.deleted"),
+                (target, &row.id),
+                &reach,
+                origin,
+            )
+            .announce(events::of_connection("connection.deleted", row))
+        })
         .await?
         .ok_or(ApiError::NotFound)?;
-    let target = removed.kind.as_str();
-    audit::record(
-        svc,
-        caller.into(),
-        &format!("{target}.deleted"),
-        (target, &removed.id),
-        &environment_reach(&env),
-        origin,
-    )
-    .await
+    Ok(())
 }
 
 /// Revokes every connect token issued to the end user until now.
@@ -190,19 +191,18 @@ pub async fn revoke_tokens(
 ) -> ApiResult<()> {
     let env = environment_of(svc, caller, environment_id).await?;
     let user_id = checked_user(user_id)?.into_inner();
-    svc.store()
-        .revoke_end_user_tokens(&env.id, &user_id, now_ms() / 1000)
-        .await?;
-    svc.forget_connect_tokens(&env.id, &user_id).await;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "connect_token.revoked",
         ("end_user", &user_id),
         &environment_reach(&env),
         origin,
-    )
-    .await
+    );
+    svc.store()
+        .revoke_end_user_tokens(&env.id, &user_id, now_ms() / 1000, &effects)
+        .await?;
+    svc.forget_connect_tokens(&env.id, &user_id).await;
+    Ok(())
 }
 
 /// The end user's active credentials for an app, decrypted; every call is
@@ -258,7 +258,7 @@ pub async fn reveal(
     audit::record(
         svc,
         caller.into(),
-        "connection.revealed",
+        "credentials.revealed",
         ("end_user", &user_id),
         &app_reach(&app),
         origin,

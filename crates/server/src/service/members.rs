@@ -142,16 +142,14 @@ pub async fn add(
         created_at: now_ms(),
         deleted_at: None,
     };
-    svc.store().create_user(&user).await?;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "member.created",
         ("user", &user.id),
         &Reach::organization(caller.organization_id()),
         origin,
-    )
-    .await?;
+    );
+    svc.store().create_user(&user, &effects).await?;
     Ok(Added {
         user,
         generated_password: generated.then_some(password),
@@ -181,17 +179,15 @@ pub async fn update(
     };
     rules::check_change(caller_role, user.role, role, owners)?;
     if user.role != role {
-        svc.store().set_role(&user.id, role).await?;
-        svc.forget_all_credentials().await;
-        audit::record(
-            svc,
+        let effects = audit::effects(
             caller.into(),
             "member.updated",
             ("user", &user.id),
             &Reach::organization(caller.organization_id()),
             origin,
-        )
-        .await?;
+        );
+        svc.store().set_role(&user.id, role, &effects).await?;
+        svc.forget_all_credentials().await;
         user.role = role;
     }
     Ok(user)
@@ -217,15 +213,16 @@ pub async fn remove(
         MemberRuleError::LastOwner => ApiError::field("id", e.to_string()),
         other => other.into(),
     })?;
-    svc.store().remove_user(&user.id, now_ms()).await?;
-    svc.forget_all_credentials().await;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "member.removed",
         ("user", &user.id),
         &Reach::organization(caller.organization_id()),
         origin,
-    )
-    .await
+    );
+    svc.store()
+        .remove_user(&user.id, now_ms(), &effects)
+        .await?;
+    svc.forget_all_credentials().await;
+    Ok(())
 }

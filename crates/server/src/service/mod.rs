@@ -26,6 +26,7 @@ pub mod sessions;
 pub mod tenancy;
 pub mod usage;
 pub mod visibility;
+pub mod webhooks;
 
 use std::sync::Arc;
 

@@ -114,6 +114,22 @@ pub async fn sign_in(svc: &Services, origin: &Origin, attempt: Attempt<'_>) -> A
     }
     let Some(user) = check_password(svc, attempt.email, attempt.password).await? else {
         metrics::counter!("gatehouse_sign_in_failures_total").increment(1);
+        // Audited without the password and without saying whether the
+        // email belongs to anyone: the same event either way.
+        if let Some(organization_id) = svc.store().installation().await? {
+            audit::record(
+                svc,
+                Actor {
+                    kind: "anonymous",
+                    id: "sign_in",
+                },
+                "user.sign_in_failed",
+                ("sign_in", "dashboard"),
+                &Reach::organization(&organization_id),
+                origin,
+            )
+            .await?;
+        }
         return Ok(SignIn::Refused);
     };
     let token = random_token();
@@ -128,9 +144,7 @@ pub async fn sign_in(svc: &Services, origin: &Origin, attempt: Attempt<'_>) -> A
         ip: origin.ip.clone(),
         user_agent: origin.user_agent.clone(),
     };
-    svc.store().create_session(&row).await?;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         Actor {
             kind: "user",
             id: &user.id,
@@ -139,8 +153,8 @@ pub async fn sign_in(svc: &Services, origin: &Origin, attempt: Attempt<'_>) -> A
         ("user", &user.id),
         &Reach::organization(&user.organization_id),
         origin,
-    )
-    .await?;
+    );
+    svc.store().create_session(&row, &effects).await?;
     Ok(SignIn::Started {
         token: token.into(),
     })

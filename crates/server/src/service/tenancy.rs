@@ -59,6 +59,8 @@ pub fn default_environments(project: &Project) -> Vec<Environment> {
             name: name.into(),
             created_at: project.created_at,
             deleted_at: None,
+            rate_limit: None,
+            rate_limit_window: None,
         })
         .collect()
 }
@@ -158,16 +160,16 @@ pub async fn create_project(
         deleted_at: None,
     };
     let environments = default_environments(&project);
-    svc.store().create_project(&project, &environments).await?;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "project.created",
         ("project", &project.id),
         &project_reach(&project),
         origin,
-    )
-    .await?;
+    );
+    svc.store()
+        .create_project(&project, &environments, &effects)
+        .await?;
     Ok(ProjectWithEnvironments {
         project,
         environments,
@@ -200,19 +202,17 @@ pub async fn update_project(
         let name = errors.check("name", Name::parse(raw));
         errors.finish()?;
         if let Some(name) = name {
-            svc.store()
-                .rename_project(&project.id, name.as_str())
-                .await?;
-            project.name = name.into_inner();
-            audit::record(
-                svc,
+            let effects = audit::effects(
                 caller.into(),
                 "project.updated",
                 ("project", &project.id),
                 &project_reach(&project),
                 origin,
-            )
-            .await?;
+            );
+            svc.store()
+                .rename_project(&project.id, name.as_str(), &effects)
+                .await?;
+            project.name = name.into_inner();
         }
     }
     with_environments(svc, caller, project).await
@@ -229,19 +229,23 @@ pub async fn delete_project(
 ) -> ApiResult<()> {
     let project = visibility::project(svc, caller, id).await?;
     require_covers(caller, &Reach::organization(caller.organization_id()))?;
-    let revoked = svc.store().delete_project(&project.id, now_ms()).await?;
-    if !revoked.is_empty() {
-        svc.forget_all_credentials().await;
-    }
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "project.deleted",
         ("project", &project.id),
         &project_reach(&project),
         origin,
-    )
-    .await
+    );
+    let revoked = svc
+        .store()
+        .delete_project(&project.id, now_ms(), &effects)
+        .await?;
+    if !revoked.is_empty() {
+        svc.forget_all_credentials().await;
+    }
+    // The project's apps stop answering at once, on every node.
+    svc.forget_apps().await;
+    Ok(())
 }
 
 /// The project's environments the caller can see, oldest first.
@@ -280,9 +284,18 @@ pub async fn create_environment(
         name: name.into_inner(),
         created_at: now_ms(),
         deleted_at: None,
+        rate_limit: None,
+        rate_limit_window: None,
     };
+    let effects = audit::effects(
+        caller.into(),
+        "environment.created",
+        ("environment", &env.id),
+        &visibility::environment_reach(&env),
+        origin,
+    );
     svc.store()
-        .create_environment(&env)
+        .create_environment(&env, &effects)
         .await
         .map_err(|e| match ApiError::from(e) {
             ApiError::Conflict(_) => {
@@ -290,15 +303,6 @@ pub async fn create_environment(
             }
             other => other,
         })?;
-    audit::record(
-        svc,
-        caller.into(),
-        "environment.created",
-        ("environment", &env.id),
-        &visibility::environment_reach(&env),
-        origin,
-    )
-    .await?;
     Ok(env)
 }
 

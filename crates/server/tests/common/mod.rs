@@ -390,7 +390,11 @@ impl TestServer {
                 expires_at: None,
             },
         );
-        self.state.store().create_credential(&row).await.unwrap();
+        self.state
+            .store()
+            .create_credential(&row, &gatehouse_store::effects::Effects::default())
+            .await
+            .unwrap();
         (user_id, token.token.expose_secret().to_string())
     }
 

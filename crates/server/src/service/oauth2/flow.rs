@@ -33,6 +33,7 @@ use crate::{
         apps::deployed_requirements,
         audit::{self, Actor, Origin},
         principal::{app_reach, ConnectPrincipal},
+        webhooks::events,
         Services,
     },
 };
@@ -251,17 +252,25 @@ async fn complete(svc: &Services, query: CallbackQuery, origin: &Origin) -> Resu
         id: &actor_id,
     };
     let failed = |problem: CallbackProblem| async {
-        if let Err(err) = audit::record(
-            svc,
+        let effects = audit::effects(
             actor,
             "connection.failed",
             ("requirement", &flow.requirement_id),
             &app_reach(&app),
             origin,
         )
-        .await
-        {
-            tracing::error!(error = %err, "could not audit a failed OAuth2 callback");
+        .announce(events::event(
+            "connection.failed",
+            &flow.environment_id,
+            serde_json::json!({
+                "app_id": flow.app_id,
+                "user_id": flow.user_id,
+                "requirement_name": flow.requirement_name,
+                "connection_id": null,
+            }),
+        ));
+        if let Err(err) = svc.store().record(&effects).await {
+            tracing::error!(error = %err, "could not record a failed OAuth2 callback");
         }
         fail(problem, req_id)
     };
@@ -353,31 +362,18 @@ async fn complete(svc: &Services, query: CallbackQuery, origin: &Origin) -> Resu
         refresh_failures: 0,
         last_error: None,
     };
-    if let Err(e) = svc.store().replace_connection(&row).await {
-        return Err(internal(e.into()));
-    }
-    if let Err(e) = svc
-        .store()
-        .touch_end_user(&flow.environment_id, &flow.user_id, &flow.app_id, now)
-        .await
-    {
-        return Err(internal(e.into()));
-    }
     let (action, target) = match kind {
         ConnectionKind::Account => ("account.linked", "account"),
         ConnectionKind::Connection => ("connection.created", "connection"),
     };
-    if let Err(e) = audit::record(
-        svc,
-        actor,
-        action,
-        (target, &row_id),
-        &app_reach(&app),
-        origin,
-    )
-    .await
-    {
-        return Err(internal(e));
+    let mut effects = audit::effects(actor, action, (target, &row_id), &app_reach(&app), origin)
+        .announce(events::of_connection(action, &row));
+    match crate::service::connect::completion(svc, &app, &row).await {
+        Ok(done) => effects.outbox.extend(done),
+        Err(e) => return Err(internal(e)),
+    }
+    if let Err(e) = svc.store().replace_connection(&row, &effects).await {
+        return Err(internal(e.into()));
     }
     Ok(Linked {
         requirement_id: flow.requirement_id,

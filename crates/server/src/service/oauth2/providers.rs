@@ -361,19 +361,17 @@ pub async fn create(
         deleted_at: None,
     };
     let row = seal_row(svc, base, &settings)?;
-    svc.store()
-        .create_provider(&row)
-        .await
-        .map_err(|e| conflict(e, &target))?;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "oauth2_provider.created",
         ("oauth2_provider", &row.id),
         &environment_reach(&env),
         origin,
-    )
-    .await?;
+    );
+    svc.store()
+        .create_provider(&row, &effects)
+        .await
+        .map_err(|e| conflict(e, &target))?;
     from_row(svc, row)
 }
 
@@ -514,19 +512,17 @@ pub async fn update(
         },
         &settings,
     )?;
-    svc.store()
-        .update_provider(&row)
-        .await
-        .map_err(|e| conflict(e, &current.target))?;
-    audit::record(
-        svc,
+    let effects = audit::effects(
         caller.into(),
         "oauth2_provider.updated",
         ("oauth2_provider", &row.id),
         &env_reach,
         origin,
-    )
-    .await?;
+    );
+    svc.store()
+        .update_provider(&row, &effects)
+        .await
+        .map_err(|e| conflict(e, &current.target))?;
     from_row(svc, row)
 }
 
@@ -542,16 +538,15 @@ pub async fn delete(
     let current = changeable(svc, caller, id).await?;
     let env_id = current.environment_id.clone().unwrap_or_default();
     let env = visibility::environment(svc, &caller.reach, &env_id).await?;
-    if svc.store().delete_provider(&current.id, now_ms()).await? {
-        audit::record(
-            svc,
-            caller.into(),
-            "oauth2_provider.deleted",
-            ("oauth2_provider", &current.id),
-            &environment_reach(&env),
-            origin,
-        )
+    let effects = audit::effects(
+        caller.into(),
+        "oauth2_provider.deleted",
+        ("oauth2_provider", &current.id),
+        &environment_reach(&env),
+        origin,
+    );
+    svc.store()
+        .delete_provider(&current.id, now_ms(), &effects)
         .await?;
-    }
     Ok(())
 }

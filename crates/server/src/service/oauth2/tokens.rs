@@ -16,7 +16,7 @@ use gatehouse_core::{
     },
     time::{format_ms, now_ms},
 };
-use gatehouse_store::{connect::ConnectionRow, oauth::Refreshed};
+use gatehouse_store::{connect::ConnectionRow, effects::Effects, oauth::Refreshed};
 use oauth2::{RefreshToken, TokenResponse as _};
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
@@ -32,6 +32,7 @@ use crate::{
     service::{
         audit::{self, Actor, Origin},
         principal::app_reach,
+        webhooks::events,
         Services,
     },
 };
@@ -269,7 +270,12 @@ async fn refresh_leased(svc: &Services, id: &str) -> ApiResult<Outcome> {
         // Release the lease so a later try is not blocked for its length.
         let retry = now_ms() + retry_delay_ms(0, rand::rng().random());
         svc.store()
-            .record_refresh_failure(id, "the refresh could not be completed", retry)
+            .record_refresh_failure(
+                id,
+                "the refresh could not be completed",
+                retry,
+                &Effects::default(),
+            )
             .await?;
     }
     outcome
@@ -378,36 +384,41 @@ async fn run_refresh(svc: &Services, id: &str) -> ApiResult<Outcome> {
 async fn retry(svc: &Services, row: &ConnectionRow, message: String) -> ApiResult<Outcome> {
     let failures = u32::try_from(row.refresh_failures).unwrap_or(0);
     let next = now_ms() + retry_delay_ms(failures, rand::rng().random());
+    let effects = refresher_effects(svc, row, "connection.refresh_failed").await?;
     svc.store()
-        .record_refresh_failure(&row.id, &message, next)
+        .record_refresh_failure(&row.id, &message, next, &effects)
         .await?;
-    audit_on(svc, row, "connection.refresh_failed").await?;
     Ok(Outcome::Retry)
 }
 
 /// Marks a connection expired and audits it.
 async fn expire(svc: &Services, row: &ConnectionRow, reason: &str) -> ApiResult<()> {
-    if svc.store().expire_connection(&row.id, reason).await? {
-        audit_on(svc, row, "connection.expired").await?;
-    }
+    let effects = refresher_effects(svc, row, "connection.expired")
+        .await?
+        .announce(events::of_connection("connection.expired", row));
+    svc.store()
+        .expire_connection(&row.id, reason, &effects)
+        .await?;
     Ok(())
 }
 
-/// An audit event by the refresher on a connection of an app.
-async fn audit_on(svc: &Services, row: &ConnectionRow, action: &str) -> ApiResult<()> {
+/// The audit event of the refresher's `action` on a connection.
+async fn refresher_effects(
+    svc: &Services,
+    row: &ConnectionRow,
+    action: &str,
+) -> ApiResult<Effects> {
     let Some(app) = svc.store().app(&row.app_id).await? else {
-        return Ok(());
+        return Ok(Effects::default());
     };
     let target = row.kind.as_str();
-    audit::record(
-        svc,
+    Ok(audit::effects(
         REFRESHER,
         action,
         (target, &row.id),
         &app_reach(&app),
         &Origin::default(),
-    )
-    .await
+    ))
 }
 
 /// One pass of the background refresher: renews the tokens expiring in
