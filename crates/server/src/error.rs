@@ -31,6 +31,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("request header fields too large")]
     HeaderTooLarge,
+    /// A rate limit (SPEC §8) is used up: retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after: u64 },
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
 }
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::HeaderTooLarge => "header_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
     }

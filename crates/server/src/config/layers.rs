@@ -10,7 +10,10 @@ use anyhow::{bail, Context};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{oauth2, Config, LogFormat, RawOAuth2Provider};
+use super::{
+    limits::{self, RawRateLimits, ScheduleValue},
+    oauth2, Config, LogFormat, RawOAuth2Provider,
+};
 use crate::catalog::{Catalog, ConnectionTypeConfig};
 
 /// Every key as it may appear in `gatehouse.toml`, the environment or a
@@ -33,6 +36,11 @@ pub struct RawConfig {
     pub max_header_bytes: Option<TomlScalar>,
     pub trust_forwarded_headers: Option<TomlScalar>,
     pub last_used_flush_seconds: Option<TomlScalar>,
+    pub audit_retention_days: Option<TomlScalar>,
+    pub allow_private_webhook_targets: Option<TomlScalar>,
+    pub webhook_retry_schedule_seconds: Option<ScheduleValue>,
+    /// File only.
+    pub rate_limits: Option<RawRateLimits>,
     /// File only.
     pub connection_types: Option<Vec<ConnectionTypeConfig>>,
     /// File only.
@@ -57,6 +65,9 @@ pub const SCALAR_KEYS: &[&str] = &[
     "max_header_bytes",
     "trust_forwarded_headers",
     "last_used_flush_seconds",
+    "audit_retention_days",
+    "allow_private_webhook_targets",
+    "webhook_retry_schedule_seconds",
 ];
 
 /// A scalar that may be written as a TOML number/bool or, from the
@@ -245,6 +256,22 @@ impl RawConfig {
                 1,
                 60,
             )? as u64,
+            audit_retention_days: number(
+                "audit_retention_days",
+                self.audit_retention_days,
+                90,
+                1,
+                36_500,
+            )? as u32,
+            allow_private_webhook_targets: boolean(
+                "allow_private_webhook_targets",
+                self.allow_private_webhook_targets,
+                false,
+            )?,
+            webhook_retry_schedule_seconds: limits::retry_schedule(
+                self.webhook_retry_schedule_seconds,
+            )?,
+            rate_limits: self.rate_limits.unwrap_or_default().resolve()?,
             connection_types: self.connection_types.unwrap_or_default(),
             oauth2_providers: oauth2::providers(self.oauth2_providers.unwrap_or_default())?,
         };

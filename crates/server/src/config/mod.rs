@@ -2,10 +2,12 @@
 //! [`layers`] reads and merges defaults < `gatehouse.toml` <
 //! `GATEHOUSE_<KEY>` < flags; [`oauth2`] checks the OAuth2 providers. An
 //! invalid value stops start-up with a message naming the key. The catalog
-//! additions (`[[connection_types]]`) and OAuth2 providers
-//! (`[oauth2_providers.<name>]`) are tables, so they come from the file only.
+//! additions (`[[connection_types]]`), OAuth2 providers
+//! (`[oauth2_providers.<name>]`) and `[rate_limits]` ([`limits`]) are
+//! tables, so they come from the file only.
 
 pub mod layers;
+pub mod limits;
 pub mod oauth2;
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
@@ -14,6 +16,7 @@ use gatehouse_core::oauth2::ProviderTarget;
 use secrecy::SecretString;
 
 pub use layers::{Layer, RawConfig, TomlScalar};
+pub use limits::{RateLimits, Rule};
 pub use oauth2::{
     OAuth2ProviderConfig, ProviderSettings, RawOAuth2Provider, SettingsError, SettingsInput,
 };
@@ -46,6 +49,14 @@ pub struct Config {
     pub trust_forwarded_headers: bool,
     /// How often batched `last_used_at` updates are written (seconds).
     pub last_used_flush_seconds: u64,
+    /// Audit events older than this many days are pruned.
+    pub audit_retention_days: u32,
+    /// Whether webhook targets may be loopback or private addresses.
+    pub allow_private_webhook_targets: bool,
+    /// Delay before each retry of a failed webhook delivery (seconds).
+    pub webhook_retry_schedule_seconds: Vec<u64>,
+    /// `[rate_limits]`.
+    pub rate_limits: RateLimits,
     /// `[[connection_types]]`: additions to the built-in catalog, already
     /// checked to compile (see [`Catalog::from_config`]).
     pub connection_types: Vec<ConnectionTypeConfig>,
@@ -151,6 +162,45 @@ mod tests {
         .contains("database_url"));
         let unknown = format!("{:#}", Layer::from_toml("listne = \"x\"").unwrap_err());
         assert!(unknown.contains("listne"), "{unknown}");
+    }
+
+    /// `[rate_limits]` from the file, the webhook keys from anywhere.
+    #[test]
+    fn limits_and_webhook_keys() {
+        let file = Layer::from_toml(
+            "audit_retention_days = 7\nwebhook_retry_schedule_seconds = [1, 2]\n[rate_limits]\nip = { limit = 5, window_seconds = 10 }",
+        )
+        .unwrap();
+        let env = Layer::from_env(&HashMap::from([
+            (
+                "GATEHOUSE_ALLOW_PRIVATE_WEBHOOK_TARGETS".to_string(),
+                "true".to_string(),
+            ),
+            (
+                "GATEHOUSE_WEBHOOK_RETRY_SCHEDULE_SECONDS".to_string(),
+                "3,4,5".to_string(),
+            ),
+        ]));
+        let cfg = Layer::default().under(file).under(env).resolve().unwrap();
+        assert_eq!(cfg.audit_retention_days, 7);
+        assert!(cfg.allow_private_webhook_targets);
+        assert_eq!(cfg.webhook_retry_schedule_seconds, vec![3, 4, 5]);
+        assert_eq!(
+            cfg.rate_limits.ip,
+            Rule {
+                limit: 5,
+                window_seconds: 10
+            }
+        );
+        assert_eq!(cfg.rate_limits.sign_in, Rule::per_minute(10));
+        let defaults = Config::defaults();
+        assert_eq!(defaults.audit_retention_days, 90);
+        assert!(!defaults.allow_private_webhook_targets);
+        let bad = format!(
+            "{:#}",
+            Layer::from_toml("[rate_limits]\ncredential = { limit = 10 }").unwrap_err()
+        );
+        assert!(bad.contains("window_seconds"), "{bad}");
     }
 
     /// The tables come from the file only; the defaults have none.
