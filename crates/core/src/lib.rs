@@ -15,6 +15,7 @@ pub mod text;
 pub mod time;
 pub mod token;
 pub mod validate;
+pub mod webhook;
 
 pub use app::AccessType;
 pub use connection::{ConnectionKind, ConnectionStatus};

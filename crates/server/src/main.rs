@@ -83,7 +83,7 @@ async fn run(cli: Cli, env: std::collections::HashMap<String, String>) -> anyhow
             let done = done?;
             println!(
                 "master key rotated: {} -> {}; re-sealed {} signing key(s), {} connection(s) and \
-                 {} OAuth2 secret(s){}.\n\
+                 {} OAuth2 secret(s) and {} webhook secret(s){}.\n\
                  Restart every gatehouse node so it loads the new key (nodes on other machines \
                  need a copy of {}).",
                 done.old_id,
@@ -91,6 +91,7 @@ async fn run(cli: Cli, env: std::collections::HashMap<String, String>) -> anyhow
                 done.resealed.signing_keys,
                 done.resealed.connections,
                 done.resealed.oauth2_providers + done.resealed.oauth2_flows,
+                done.resealed.webhook_secrets,
                 if done.resumed {
                     " (finished an interrupted rotation)"
                 } else {

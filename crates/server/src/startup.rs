@@ -1,7 +1,8 @@
 //! Building and running the service: open storage, bootstrap on first
 //! start, bind, serve until a shutdown signal, then flush what is pending;
 //! and the background tasks of a running node (batched `last_used_at`
-//! writes, other nodes' cache invalidations, signing-key reloads).
+//! writes, other nodes' cache invalidations, signing-key reloads, OAuth2
+//! refreshes, webhook deliveries, audit pruning).
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -16,8 +17,10 @@ use crate::{
     crypto::{Keyring, MasterKey, SigningKeys},
     http,
     service::{
+        audit::run_pruner,
         bootstrap::{self, InitError, InitOutput},
         oauth2::{client::ProviderHttp, tokens::run_refresher},
+        webhooks::delivery::{self, Worker},
         Parts, Services,
     },
     state::AppState,
@@ -101,6 +104,8 @@ impl App {
         };
         let keyring = Keyring::for_config(&master, &config)?;
         let signing = SigningKeys::load_or_create(&store, &keyring).await?;
+        let webhook_worker = Worker::new(config.allow_private_webhook_targets)
+            .context("building the webhook HTTP client")?;
         let services = Services::new(Parts {
             config,
             store,
@@ -108,6 +113,7 @@ impl App {
             signing,
             catalog,
             oauth2_http: ProviderHttp::new().context("building the OAuth2 HTTP client")?,
+            webhook_worker,
         });
         let state = AppState::new(services, telemetry::metrics_handle());
         Ok(Self {
@@ -151,6 +157,8 @@ impl App {
         };
         let listener_task = spawn_invalidation_listener(state.clone()).await;
         let refresher = tokio::spawn(run_refresher(state.services().clone()));
+        let deliveries = tokio::spawn(delivery::run(state.services().clone()));
+        let pruner = tokio::spawn(run_pruner(state.services().clone()));
         let key_reloader = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -182,6 +190,8 @@ impl App {
         flusher.abort();
         key_reloader.abort();
         refresher.abort();
+        deliveries.abort();
+        pruner.abort();
         if let Some(task) = listener_task {
             task.abort();
         }

@@ -44,35 +44,7 @@ async fn deployed_app(
     access: &str,
     requirements: Value,
 ) -> (String, String) {
-    let app = s
-        .post(
-            "/v1/apps",
-            s.key(),
-            json!({"name": name, "environment_id": env_id, "access_type": access}),
-        )
-        .await;
-    assert_eq!(app.status, StatusCode::CREATED, "{}", app.text);
-    let id = app.body["data"]["id"].as_str().unwrap().to_string();
-    let host = app.body["data"]["hostname"].as_str().unwrap().to_string();
-    let ver = s
-        .post(
-            &format!("/v1/apps/{id}/versions"),
-            s.key(),
-            json!({"requirements": requirements}),
-        )
-        .await;
-    assert_eq!(ver.status, StatusCode::CREATED, "{}", ver.text);
-    let ver_id = ver.body["data"]["id"].as_str().unwrap();
-    let dep = s
-        .post(
-            &format!("/v1/apps/{id}/deployments"),
-            s.key(),
-            json!({"version_id": ver_id}),
-        )
-        .await;
-    assert_eq!(dep.status, StatusCode::CREATED, "{}", dep.text);
-    assert_eq!(dep.body["data"]["deployed_version_id"], ver_id);
-    (id, host)
+    s.deploy_app(env_id, name, access, requirements).await
 }
 
 async fn mint(s: &TestServer, host: &str, key: Option<&str>, body: Value) -> Reply {

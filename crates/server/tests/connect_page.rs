@@ -53,34 +53,9 @@ fn two_connections() -> Value {
 
 /// An app deployed with `requirements` in the sandbox: its hostname.
 async fn deployed_app(s: &TestServer, name: &str, requirements: Value) -> String {
-    let env_id = s.boot().sandbox_id.clone();
-    let app = s
-        .post(
-            "/v1/apps",
-            s.key(),
-            json!({"name": name, "environment_id": env_id}),
-        )
-        .await;
-    assert_eq!(app.status, StatusCode::CREATED, "{}", app.text);
-    let id = app.body["data"]["id"].as_str().unwrap().to_string();
-    let host = app.body["data"]["hostname"].as_str().unwrap().to_string();
-    let ver = s
-        .post(
-            &format!("/v1/apps/{id}/versions"),
-            s.key(),
-            json!({"requirements": requirements}),
-        )
-        .await;
-    assert_eq!(ver.status, StatusCode::CREATED, "{}", ver.text);
-    let dep = s
-        .post(
-            &format!("/v1/apps/{id}/deployments"),
-            s.key(),
-            json!({"version_id": ver.body["data"]["id"]}),
-        )
-        .await;
-    assert_eq!(dep.status, StatusCode::CREATED, "{}", dep.text);
-    host
+    s.deploy_app(&s.boot().sandbox_id, name, "private", requirements)
+        .await
+        .1
 }
 
 /// Mints a connect token: (token, hosted-page url).

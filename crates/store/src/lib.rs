@@ -23,6 +23,7 @@ pub mod sealed;
 pub mod sessions;
 pub mod signing_keys;
 pub mod tenancy;
+pub mod webhooks;
 
 pub use error::StoreError;
 pub use page::{Page, PageRequest};

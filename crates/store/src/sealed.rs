@@ -17,6 +17,10 @@ pub enum SealedKind {
     OAuth2Provider,
     /// `oauth2_flows.verifier_sealed`, keyed by `id`.
     OAuth2Flow,
+    /// `webhooks.secret_sealed`, keyed by `id`.
+    WebhookSecret,
+    /// `webhooks.previous_secret_sealed`, keyed by `id`.
+    WebhookPreviousSecret,
 }
 
 /// One sealed blob as stored. `Debug` leaves out the blob.
@@ -54,12 +58,17 @@ pub struct ResealCounts {
     pub connections: u64,
     pub oauth2_providers: u64,
     pub oauth2_flows: u64,
+    pub webhook_secrets: u64,
 }
 
 impl ResealCounts {
     /// Every table together.
     pub fn total(&self) -> u64 {
-        self.signing_keys + self.connections + self.oauth2_providers + self.oauth2_flows
+        self.signing_keys
+            + self.connections
+            + self.oauth2_providers
+            + self.oauth2_flows
+            + self.webhook_secrets
     }
 }
 
@@ -107,6 +116,18 @@ impl Store {
             .fetch_all(&mut *tx)
             .await
             .map_err(db::<E>)?;
+            let hooks: Vec<(String, String, Vec<u8>)> =
+                sqlx::query_as("SELECT id, master_key_id, secret_sealed FROM webhooks ORDER BY id")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db::<E>)?;
+            let previous: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+                "SELECT id, previous_master_key_id, previous_secret_sealed FROM webhooks \
+                 WHERE previous_secret_sealed IS NOT NULL AND previous_master_key_id IS NOT NULL ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db::<E>)?;
             let rows = keys
                 .into_iter()
                 .map(|row| (SealedKind::SigningKey, row))
@@ -120,7 +141,17 @@ impl Store {
                         .into_iter()
                         .map(|row| (SealedKind::OAuth2Provider, row)),
                 )
-                .chain(flows.into_iter().map(|row| (SealedKind::OAuth2Flow, row)));
+                .chain(flows.into_iter().map(|row| (SealedKind::OAuth2Flow, row)))
+                .chain(
+                    hooks
+                        .into_iter()
+                        .map(|row| (SealedKind::WebhookSecret, row)),
+                )
+                .chain(
+                    previous
+                        .into_iter()
+                        .map(|row| (SealedKind::WebhookPreviousSecret, row)),
+                );
             for (kind, (id, master_key_id, blob)) in rows {
                 let sealed = SealedBlob {
                     kind,
@@ -146,7 +177,15 @@ impl Store {
                     ),
                     SealedKind::OAuth2Flow => (
                         "UPDATE oauth2_flows SET verifier_sealed = $1, master_key_id = $2 WHERE id = $3",
-                        &mut counts.oauth2_flows,
+                                                &mut counts.oauth2_flows,
+                    ),
+                    SealedKind::WebhookSecret => (
+                        "UPDATE webhooks SET secret_sealed = $1, master_key_id = $2 WHERE id = $3",
+                        &mut counts.webhook_secrets,
+                    ),
+                    SealedKind::WebhookPreviousSecret => (
+                        "UPDATE webhooks SET previous_secret_sealed = $1, previous_master_key_id = $2 WHERE id = $3",
+                        &mut counts.webhook_secrets,
                     ),
                 };
                 sqlx::query(query)

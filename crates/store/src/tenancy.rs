@@ -253,6 +253,21 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(
+                "UPDATE webhook_messages SET status = 'cancelled', finished_at = $1 WHERE status = 'pending' \
+                 AND webhook_id IN (SELECT id FROM webhooks WHERE project_id = $2)",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE webhooks SET deleted_at = $1 WHERE project_id = $2 AND deleted_at IS NULL",
+            )
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             let revoked: Vec<String> = sqlx::query_scalar(
                 "UPDATE credentials SET revoked_at = $1 WHERE project_id = $2 AND revoked_at IS NULL RETURNING id",
             )

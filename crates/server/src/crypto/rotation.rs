@@ -87,6 +87,7 @@ pub async fn rotate(store: &Store, file: &Path, current: &MasterKey) -> anyhow::
         resealed.connections += pass.connections;
         resealed.oauth2_providers += pass.oauth2_providers;
         resealed.oauth2_flows += pass.oauth2_flows;
+        resealed.webhook_secrets += pass.webhook_secrets;
     }
     anyhow::bail!(
         "secrets keep being written with the old master key; stop every gatehouse node and run \

@@ -98,6 +98,29 @@ pub async fn record(
     Ok(())
 }
 
+/// How often old audit events and webhook events are pruned.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes audit events, and delivered or abandoned webhook events with
+/// their delivery log, older than `audit_retention_days`; hourly, from
+/// start-up, until the task is aborted.
+pub async fn run_pruner(svc: Services) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let before = now_ms() - i64::from(svc.config().audit_retention_days) * 86_400_000;
+        match svc.store().prune_events(before).await {
+            Ok(n) if n > 0 => tracing::info!(events = n, "pruned old audit events"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "could not prune old audit events"),
+        }
+        if let Err(err) = svc.store().prune_webhook_events(before).await {
+            tracing::warn!(error = %err, "could not prune old webhook events");
+        }
+    }
+}
+
 /// Which events to list, as asked.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {

@@ -21,6 +21,7 @@ pub mod end_users;
 pub mod hosts;
 pub mod members;
 pub mod oauth2;
+pub mod outbound;
 pub mod principal;
 pub mod sessions;
 pub mod tenancy;
@@ -56,6 +57,7 @@ struct Inner {
     usage: usage::UsageRecorder,
     sign_ins: sessions::SignInLimiter,
     oauth2_http: oauth2::client::ProviderHttp,
+    webhook_worker: webhooks::delivery::Worker,
 }
 
 /// What [`Services`] is built from (loaded at start-up).
@@ -67,6 +69,8 @@ pub struct Parts {
     pub catalog: Catalog,
     /// The HTTP client for OAuth2 providers.
     pub oauth2_http: oauth2::client::ProviderHttp,
+    /// The webhook delivery worker.
+    pub webhook_worker: webhooks::delivery::Worker,
 }
 
 impl Services {
@@ -84,6 +88,7 @@ impl Services {
             usage: usage::UsageRecorder::default(),
             sign_ins: sessions::SignInLimiter::default(),
             oauth2_http: parts.oauth2_http,
+            webhook_worker: parts.webhook_worker,
         }))
     }
 
@@ -122,6 +127,11 @@ impl Services {
     /// Calls to OAuth2 providers.
     pub fn oauth2_http(&self) -> &oauth2::client::ProviderHttp {
         &self.0.oauth2_http
+    }
+
+    /// This node's webhook delivery worker.
+    pub fn webhook_worker(&self) -> &webhooks::delivery::Worker {
+        &self.0.webhook_worker
     }
 
     fn credential_cache(&self) -> &principal::CredentialCache {

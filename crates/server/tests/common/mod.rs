@@ -398,6 +398,47 @@ impl TestServer {
         (user_id, token.token.expose_secret().to_string())
     }
 
+    /// Creates an app `name` in `env_id` (`access`: `private` or `public`),
+    /// adds a version with `requirements` and deploys it: (app id,
+    /// hostname).
+    pub async fn deploy_app(
+        &self,
+        env_id: &str,
+        name: &str,
+        access: &str,
+        requirements: Value,
+    ) -> (String, String) {
+        let app = self
+            .post(
+                "/v1/apps",
+                self.key(),
+                serde_json::json!({"name": name, "environment_id": env_id, "access_type": access}),
+            )
+            .await;
+        assert_eq!(app.status, StatusCode::CREATED, "{}", app.text);
+        let id = app.body["data"]["id"].as_str().unwrap().to_string();
+        let host = app.body["data"]["hostname"].as_str().unwrap().to_string();
+        let ver = self
+            .post(
+                &format!("/v1/apps/{id}/versions"),
+                self.key(),
+                serde_json::json!({"requirements": requirements}),
+            )
+            .await;
+        assert_eq!(ver.status, StatusCode::CREATED, "{}", ver.text);
+        let ver_id = ver.body["data"]["id"].as_str().unwrap();
+        let dep = self
+            .post(
+                &format!("/v1/apps/{id}/deployments"),
+                self.key(),
+                serde_json::json!({"version_id": ver_id}),
+            )
+            .await;
+        assert_eq!(dep.status, StatusCode::CREATED, "{}", dep.text);
+        assert_eq!(dep.body["data"]["deployed_version_id"], ver_id);
+        (id, host)
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {

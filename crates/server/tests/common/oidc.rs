@@ -310,36 +310,10 @@ pub async fn world(
     World { s, idp }
 }
 
-/// An app deployed with `requirements` in the sandbox: its hostname.
+/// An app deployed with `requirements` in the sandbox: (app id, hostname).
 pub async fn deployed_app(s: &TestServer, requirements: Value) -> (String, String) {
-    let env = &s.boot().sandbox_id;
-    let app = s
-        .post(
-            "/v1/apps",
-            s.key(),
-            json!({"name": "Mail agent", "environment_id": env}),
-        )
-        .await;
-    assert_eq!(app.status, StatusCode::CREATED, "{}", app.text);
-    let id = app.body["data"]["id"].as_str().unwrap().to_string();
-    let host = app.body["data"]["hostname"].as_str().unwrap().to_string();
-    let ver = s
-        .post(
-            &format!("/v1/apps/{id}/versions"),
-            s.key(),
-            json!({"requirements": requirements}),
-        )
-        .await;
-    assert_eq!(ver.status, StatusCode::CREATED, "{}", ver.text);
-    let dep = s
-        .post(
-            &format!("/v1/apps/{id}/deployments"),
-            s.key(),
-            json!({"version_id": ver.body["data"]["id"]}),
-        )
-        .await;
-    assert_eq!(dep.status, StatusCode::CREATED, "{}", dep.text);
-    (id, host)
+    s.deploy_app(&s.boot().sandbox_id, "Mail agent", "private", requirements)
+        .await
 }
 
 pub fn mail_requirement() -> Value {

@@ -2,7 +2,9 @@
 -- (SPEC §8).
 
 -- A webhook of an environment. The signing secret is sealed with the
--- master key named by master_key_id (AAD: the webhook id).
+-- master key named by master_key_id (AAD: the webhook id). After a
+-- rotation the previous secret (sealed the same way) also signs until
+-- previous_secret_until.
 CREATE TABLE webhooks (
     id TEXT PRIMARY KEY,
     organization_id TEXT NOT NULL REFERENCES organizations (id),
@@ -13,6 +15,9 @@ CREATE TABLE webhooks (
     description TEXT,
     secret_sealed BYTEA NOT NULL,
     master_key_id TEXT NOT NULL,
+    previous_secret_sealed BYTEA,
+    previous_master_key_id TEXT,
+    previous_secret_until BIGINT,
     enabled BOOLEAN NOT NULL DEFAULT TRUE,
     failing_since BIGINT,
     disabled_reason TEXT,
@@ -43,6 +48,7 @@ CREATE TABLE webhook_messages (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
     claimed_until BIGINT,
+    claimed_by TEXT,
     created_at BIGINT NOT NULL,
     finished_at BIGINT
 );

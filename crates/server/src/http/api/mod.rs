@@ -17,6 +17,7 @@ pub mod personal_access_tokens;
 pub mod projects;
 pub mod session;
 pub mod tokens;
+pub mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -42,6 +43,7 @@ pub fn management_routes() -> OpenApiRouter<AppState> {
         .merge(end_users::routes())
         .merge(connect::routes())
         .merge(session::routes())
+        .merge(webhooks::routes())
 }
 
 /// Every route of an app's own hostname.

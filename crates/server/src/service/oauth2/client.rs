@@ -17,7 +17,7 @@ use oauth2::{
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ProviderSettings;
+use crate::{config::ProviderSettings, service::outbound};
 
 /// How long one call to a provider may take, connection included.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -94,38 +94,11 @@ pub struct ProviderHttp {
     discovery: moka::sync::Cache<String, Arc<Discovery>>,
 }
 
-/// Makes aws-lc-rs the process's TLS crypto for every HTTP client that
-/// does not bring its own (the provider client does). Idempotent.
-pub fn install_tls_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Another thread may have installed one in between; either is fine.
-        if rustls::crypto::aws_lc_rs::default_provider()
-            .install_default()
-            .is_err()
-        {
-            tracing::debug!("a TLS crypto provider was already installed");
-        }
-    }
-}
+pub use crate::service::outbound::install_tls_provider;
 
 impl ProviderHttp {
     pub fn new() -> anyhow::Result<Self> {
-        install_tls_provider();
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        })
-        .with_no_client_auth();
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(CALL_TIMEOUT)
-            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = outbound::client_builder(CALL_TIMEOUT)?.build()?;
         Ok(Self {
             http,
             discovery: moka::sync::Cache::builder()

@@ -8,17 +8,6 @@ use serde_json::{json, Value};
 
 use crate::{error::ApiResult, service::Services};
 
-/// Every event type a webhook may subscribe to.
-pub const EVENT_TYPES: &[&str] = &[
-    "connection.created",
-    "connection.deleted",
-    "connection.failed",
-    "connection.expired",
-    "account.linked",
-    "requirements.completed",
-    "access_key.revoked",
-];
-
 /// An event of `kind` for the webhooks of `environment_id`.
 pub fn event(kind: &str, environment_id: &str, data: Value) -> OutboxEvent {
     let id = new_id(IdKind::Event);
