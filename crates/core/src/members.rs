@@ -1,12 +1,13 @@
 //! Who may grant, change and remove which roles (SPEC §3, §4): only owners
 //! and admins manage members, only an owner makes, unmakes or removes an
-//! owner, and an organization always keeps at least one owner.
+//! owner, a credential can only grant a role whose every scope it holds
+//! itself, and an organization always keeps at least one owner.
 
-use crate::Role;
+use crate::{Role, ScopeSet};
 
 /// Why a membership change is refused. `Forbidden` cases are about the
 /// caller; `LastOwner` is about the organization's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MemberRuleError {
     #[error("only owners and admins manage members")]
     NotAManager,
@@ -18,13 +19,15 @@ pub enum MemberRuleError {
     OwnerRemovesOwner,
     #[error("the organization must keep at least one owner")]
     LastOwner,
+    #[error("this credential does not hold every scope of that role (missing: {0})")]
+    ScopesShort(String),
 }
 
 impl MemberRuleError {
     /// True when the caller lacks the right (403); false when the change
     /// is invalid for anyone (400).
-    pub fn is_forbidden(self) -> bool {
-        self != Self::LastOwner
+    pub fn is_forbidden(&self) -> bool {
+        *self != Self::LastOwner
     }
 }
 
@@ -33,6 +36,17 @@ pub fn manager(caller: Option<Role>) -> Result<Role, MemberRuleError> {
     caller
         .filter(|r| r.manages_members())
         .ok_or(MemberRuleError::NotAManager)
+}
+
+/// May a credential holding `held` grant, change or remove `role`? Only
+/// when it holds every scope of that role, so a narrow credential of an
+/// owner cannot make a broader one.
+pub fn check_scopes(held: ScopeSet, role: Role) -> Result<(), MemberRuleError> {
+    let missing = role.scopes().excess_over(held);
+    if missing.iter().next().is_some() {
+        return Err(MemberRuleError::ScopesShort(missing.names().join(", ")));
+    }
+    Ok(())
 }
 
 /// May `caller` add a member with `role`?
@@ -116,6 +130,19 @@ mod tests {
         );
         assert!(check_change(Owner, Owner, Admin, 2).is_ok());
         assert!(!MemberRuleError::LastOwner.is_forbidden());
+    }
+
+    /// Granting a role needs every one of its scopes.
+    #[test]
+    fn scopes_cover_the_role() {
+        assert!(check_scopes(ScopeSet::all(), Owner).is_ok());
+        assert!(check_scopes(Viewer.scopes(), Viewer).is_ok());
+        let narrow = ScopeSet::parse_names(["projects:write", "projects:read"]).unwrap();
+        let Err(MemberRuleError::ScopesShort(missing)) = check_scopes(narrow, Owner) else {
+            panic!("a narrow credential makes an owner");
+        };
+        assert!(missing.contains("keys:write"), "{missing}");
+        assert!(check_scopes(Admin.scopes(), Owner).is_err());
     }
 
     /// Removing an owner needs an owner and another owner left.

@@ -18,6 +18,7 @@ on_both_backends!(
     demotion_narrows_existing_pats,
     removing_a_member_revokes_their_pats,
     projects_and_environments,
+    members_cannot_be_used_to_escalate,
 );
 
 /// A key holds only its scopes: reads with `:read`, writes need `:write`.
@@ -329,6 +330,83 @@ async fn roles_are_enforced(backend: Backend) {
     let list = s.get("/v1/organization/members", &viewer).await;
     assert_eq!(list.body["pagination"]["total_count"], 5);
     assert!(!list.text.contains("password"));
+}
+
+/// Member management is for a user's own credential holding every scope of
+/// the role it grants: an access key with `projects:write` cannot make an
+/// owner (and through them a PAT with every scope), nor can a narrow PAT
+/// of an owner; a full PAT of the owner can.
+async fn members_cannot_be_used_to_escalate(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = s
+        .create_key(
+            s.key(),
+            json!({"name": "projects only", "scopes": ["projects:read", "projects:write"]}),
+        )
+        .await;
+    let owner = json!({"email": "mallory@example.com", "role": "owner", "password": "correct horse battery"});
+    let by_key = s
+        .post("/v1/organization/members", &key, owner.clone())
+        .await;
+    assert_eq!(by_key.status, StatusCode::FORBIDDEN, "{}", by_key.text);
+    assert!(by_key.detail("credential").is_some(), "{}", by_key.text);
+    // Not even the bootstrap key, which holds every scope.
+    let by_full_key = s
+        .post("/v1/organization/members", s.key(), owner.clone())
+        .await;
+    assert_eq!(by_full_key.status, StatusCode::FORBIDDEN);
+
+    let narrow = s
+        .post(
+            "/v1/personal-access-tokens",
+            &s.boot().pat,
+            json!({"name": "narrow", "scopes": ["projects:read", "projects:write"]}),
+        )
+        .await;
+    assert_eq!(narrow.status, StatusCode::CREATED, "{}", narrow.text);
+    let narrow = narrow.body["data"]["token"].as_str().unwrap().to_string();
+    let by_narrow = s
+        .post("/v1/organization/members", &narrow, owner.clone())
+        .await;
+    assert_eq!(
+        by_narrow.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        by_narrow.text
+    );
+    assert!(
+        by_narrow.detail("role").unwrap().contains("keys:write"),
+        "{}",
+        by_narrow.text
+    );
+
+    let (dev_id, _) = s.member_with_pat("dev@example.com", "developer").await;
+    for token in [&key, &narrow] {
+        let promote = s
+            .patch(
+                &format!("/v1/organization/members/{dev_id}"),
+                token,
+                json!({"role": "owner"}),
+            )
+            .await;
+        assert_eq!(promote.status, StatusCode::FORBIDDEN, "{}", promote.text);
+        let remove = s
+            .delete(&format!("/v1/organization/members/{dev_id}"), token)
+            .await;
+        assert_eq!(remove.status, StatusCode::FORBIDDEN, "{}", remove.text);
+    }
+    let members = s.get("/v1/organization/members", s.key()).await;
+    assert_eq!(
+        members.status,
+        StatusCode::OK,
+        "keys may still list members"
+    );
+    assert_eq!(members.body["pagination"]["total_count"], 2);
+
+    let by_owner = s
+        .post("/v1/organization/members", &s.boot().pat, owner)
+        .await;
+    assert_eq!(by_owner.status, StatusCode::CREATED, "{}", by_owner.text);
 }
 
 /// A PAT acts with its owner's role as it is now: demoting the owner of a

@@ -1,6 +1,7 @@
 //! Organization members (SPEC §4). Only owners and admins manage members,
-//! with an organization-wide credential; only an owner makes another
-//! owner, and the last owner can be neither demoted nor removed (the rules
+//! with an organization-wide credential of their own (a PAT or a session)
+//! that holds every scope of any role it grants; only an owner makes
+//! another owner, and the last owner can be neither demoted nor removed (the rules
 //! are [`gatehouse_core::members`]). Removing a member revokes their
 //! personal access tokens at once; access keys they created belong to the
 //! organization and keep working.
@@ -63,8 +64,15 @@ pub struct Added {
 }
 
 /// The caller's role, when it may manage members: an owner or admin,
-/// organization-wide.
+/// organization-wide, with their own credential (a PAT or a session,
+/// never an access key, which belongs to no one).
 fn require_manager(caller: &Principal) -> ApiResult<Role> {
+    if !caller.kind.is_user() {
+        return Err(ApiError::forbidden(
+            "credential",
+            "members are managed with a personal access token or a dashboard session, not an access key",
+        ));
+    }
     let role =
         rules::manager(caller.role).map_err(|e| ApiError::forbidden("role", e.to_string()))?;
     if !caller
@@ -126,6 +134,7 @@ pub async fn add(
     }
     if let Some(role) = role {
         rules::check_add(caller_role, role)?;
+        rules::check_scopes(caller.scopes, role)?;
     }
     errors.finish()?;
     let (Some(email), Some(role)) = (email, role) else {
@@ -178,6 +187,8 @@ pub async fn update(
         i64::MAX
     };
     rules::check_change(caller_role, user.role, role, owners)?;
+    rules::check_scopes(caller.scopes, role)?;
+    rules::check_scopes(caller.scopes, user.role)?;
     if user.role != role {
         let effects = audit::effects(
             caller.into(),
@@ -213,6 +224,7 @@ pub async fn remove(
         MemberRuleError::LastOwner => ApiError::field("id", e.to_string()),
         other => other.into(),
     })?;
+    rules::check_scopes(caller.scopes, user.role)?;
     let effects = audit::effects(
         caller.into(),
         "member.removed",
