@@ -44,21 +44,27 @@ pub fn is_key_or_pat(svc: &Services, raw: &str) -> bool {
 pub async fn credential(svc: &Services, bearer: &str) -> ApiResult<Arc<Principal>> {
     let parsed =
         token::parse(svc.prefixes(), bearer).map_err(|e| ApiError::Unauthorized(e.reason()))?;
-    let principal = match svc.credential_cache().get(&parsed.hash.0) {
+    let cache = svc.credential_cache();
+    let principal = match cache.get(&parsed.hash.0) {
         Some(p) => p,
+        None if cache.is_known_unknown(&parsed.hash.0) => {
+            return Err(ApiError::Unauthorized("unknown"));
+        }
         None => {
-            let record = svc
+            let Some(record) = svc
                 .store()
                 .credential_by_hash(parsed.hash.as_bytes())
                 .await?
-                .ok_or(ApiError::Unauthorized("unknown"))?;
+            else {
+                cache.insert_unknown(parsed.hash.0);
+                return Err(ApiError::Unauthorized("unknown"));
+            };
             let stored = TokenHash::from_slice(&record.credential.token_hash);
             if !stored.is_some_and(|h| h.ct_eq(&parsed.hash)) {
                 return Err(ApiError::Unauthorized("unknown"));
             }
             let principal = Arc::new(Principal::from_credential(record));
-            svc.credential_cache()
-                .insert(parsed.hash.0, principal.clone());
+            cache.insert(parsed.hash.0, principal.clone());
             principal
         }
     };

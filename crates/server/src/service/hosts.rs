@@ -1,12 +1,16 @@
 //! Which surface a request is for (SPEC §1): an app's hostname is that
 //! app's surface; any other host under `.<apps_domain>` has only the ops
 //! routes; every other host is the management surface. Hosts are compared
-//! normalised ([`normalize_host`]); recent answers, "no app" included, are
-//! cached so routing costs no database read for a host seen recently.
+//! normalised ([`normalize_host`]). Only a valid DNS name other than the
+//! management host can be an app's hostname, so nothing else is looked up
+//! or cached; apps found are cached, and so are "no app" answers for names
+//! under `apps_domain`, so routing costs no database read for a host seen
+//! recently while a client sending made-up hosts cannot grow the cache
+//! beyond its bound.
 
 use std::{sync::Arc, time::Duration};
 
-use gatehouse_core::validate::normalize_host;
+use gatehouse_core::validate::{normalize_host, Hostname};
 use gatehouse_store::apps::App;
 
 use super::Services;
@@ -25,22 +29,33 @@ pub enum Surface {
 /// an app drop the cache on every node.
 pub struct HostCache {
     cache: moka::sync::Cache<String, Option<Arc<App>>>,
-}
-
-impl Default for HostCache {
-    fn default() -> Self {
-        Self {
-            cache: moka::sync::Cache::builder()
-                .max_capacity(10_000)
-                .time_to_live(Duration::from_secs(30))
-                .build(),
-        }
-    }
+    /// The host of `public_url`, which is never an app's.
+    management_host: Option<String>,
 }
 
 impl HostCache {
+    pub const CAPACITY: u64 = 10_000;
+
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(Self::CAPACITY)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
+            management_host: url::Url::parse(public_url)
+                .ok()
+                .and_then(|u| u.host_str().and_then(normalize_host)),
+        }
+    }
+
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
+    }
+
+    /// How many hosts are cached now.
+    pub fn entry_count(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
     }
 }
 
@@ -53,11 +68,21 @@ pub async fn surface(svc: &Services, host: Option<&str>) -> ApiResult<Surface> {
     let under_apps_domain = host.len() > apps_domain.len()
         && host.ends_with(apps_domain.as_str())
         && host.as_bytes()[host.len() - apps_domain.len() - 1] == b'.';
-    let app = match svc.host_cache().cache.get(&host) {
+    let hosts = svc.host_cache();
+    if Hostname::parse(&host).is_err() || hosts.management_host.as_deref() == Some(&host) {
+        return Ok(if under_apps_domain {
+            Surface::UnknownAppHost
+        } else {
+            Surface::Management
+        });
+    }
+    let app = match hosts.cache.get(&host) {
         Some(found) => found,
         None => {
             let found = svc.store().app_by_hostname(&host).await?.map(Arc::new);
-            svc.host_cache().cache.insert(host, found.clone());
+            if found.is_some() || under_apps_domain {
+                hosts.cache.insert(host, found.clone());
+            }
             found
         }
     };

@@ -75,6 +75,7 @@ pub struct Parts {
 
 impl Services {
     pub fn new(parts: Parts) -> Self {
+        let hosts = hosts::HostCache::new(&parts.config.public_url);
         Self(Arc::new(Inner {
             prefixes: parts.config.token_prefixes(),
             config: parts.config,
@@ -84,7 +85,7 @@ impl Services {
             catalog: parts.catalog,
             credentials: principal::CredentialCache::default(),
             connect_tokens: principal::ConnectTokenCache::default(),
-            hosts: hosts::HostCache::default(),
+            hosts,
             usage: usage::UsageRecorder::default(),
             sign_ins: sessions::SignInLimiter::default(),
             oauth2_http: parts.oauth2_http,
@@ -144,6 +145,12 @@ impl Services {
 
     fn host_cache(&self) -> &hosts::HostCache {
         &self.0.hosts
+    }
+
+    /// How many hosts the routing cache holds (bounded; for tests and
+    /// operators).
+    pub fn host_cache_entries(&self) -> u64 {
+        self.host_cache().entry_count()
     }
 
     fn sign_in_limiter(&self) -> &sessions::SignInLimiter {

@@ -132,12 +132,20 @@ impl Principal {
 /// (PostgreSQL `NOTIFY`), and in any case after [`CredentialCache::TTL`].
 pub struct CredentialCache {
     cache: moka::sync::Cache<[u8; 32], Arc<Principal>>,
+    /// Tokens with a valid checksum that name no credential, so guessing
+    /// does not cost a database read per request. A token is secret and
+    /// random, so none can become valid after it was seen unknown.
+    unknown: moka::sync::Cache<[u8; 32], ()>,
 }
 
 impl Default for CredentialCache {
     fn default() -> Self {
         Self {
             cache: moka::sync::Cache::builder()
+                .max_capacity(Self::CAPACITY)
+                .time_to_live(Self::TTL)
+                .build(),
+            unknown: moka::sync::Cache::builder()
                 .max_capacity(Self::CAPACITY)
                 .time_to_live(Self::TTL)
                 .build(),
@@ -155,6 +163,15 @@ impl CredentialCache {
 
     pub fn insert(&self, hash: [u8; 32], principal: Arc<Principal>) {
         self.cache.insert(hash, principal);
+    }
+
+    /// Whether `hash` was looked up recently and named nothing.
+    pub fn is_known_unknown(&self, hash: &[u8; 32]) -> bool {
+        self.unknown.contains_key(hash)
+    }
+
+    pub fn insert_unknown(&self, hash: [u8; 32]) {
+        self.unknown.insert(hash, ());
     }
 
     pub fn invalidate(&self, hash: &[u8]) {

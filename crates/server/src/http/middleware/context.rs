@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::{
     extract::{Request, State},
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -47,7 +47,7 @@ pub async fn request_context(
         .map(str::to_string)
         .unwrap_or_else(|| new_id(IdKind::Request));
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let has_body = declares_body(req.headers());
 
     let header_bytes: usize = req
@@ -55,7 +55,7 @@ pub async fn request_context(
         .iter()
         .map(|(k, v)| k.as_str().len() + v.as_bytes().len() + 4)
         .sum();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method);
+    let span = tracing::info_span!("request", request_id = %request_id, method = method);
     let mut response = if header_bytes > state.config().max_header_bytes {
         ApiError::HeaderTooLarge.into_response()
     } else {
@@ -94,8 +94,8 @@ pub async fn request_context(
     metrics::counter!(
         "gatehouse_http_requests_total",
         "route" => route.clone(),
-        "method" => method.to_string(),
-        "status" => status.as_str().to_string()
+        "method" => method,
+        "status" => status_class(status)
     )
     .increment(1);
     metrics::histogram!("gatehouse_http_request_duration_seconds", "route" => route)
@@ -105,6 +105,34 @@ pub async fn request_context(
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+/// The method as a metric label: one of the standard methods, or `other`
+/// (an extension method is whatever the client sent, of any length).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// `2xx`, `4xx`…: the status as a metric label.
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
 }
 
 /// True when the request announces a body (`Content-Length` above 0, or
