@@ -31,6 +31,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("request header fields too large")]
     HeaderTooLarge,
+    /// The request took longer than `request_timeout_seconds`.
+    #[error("request timeout")]
+    RequestTimeout,
     /// A rate limit (SPEC §8) is used up: retry after this many seconds.
     #[error("rate limited")]
     RateLimited { retry_after: u64 },
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::HeaderTooLarge => "header_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Internal(_) => "internal",
         }
     }

@@ -182,11 +182,10 @@ impl App {
                 }
             })
         };
-        let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let app = http::router(state.clone());
         tracing::info!(addr = %self.local_addr(), database = state.store().backend_name(), "gatehouse listening");
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = http::server::Limits::of(state.config());
+        let served = http::server::serve(self.listener, app, limits, shutdown).await;
         flusher.abort();
         key_reloader.abort();
         refresher.abort();

@@ -49,6 +49,14 @@ pub struct Config {
     pub trust_forwarded_headers: bool,
     /// How often batched `last_used_at` updates are written (seconds).
     pub last_used_flush_seconds: u64,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout_seconds: u64,
+    /// How long a request may take, its body included.
+    pub request_timeout_seconds: u64,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout_seconds: u64,
+    /// Open connections at most; past it, new ones get a 503.
+    pub max_connections: usize,
     /// Audit events older than this many days are pruned.
     pub audit_retention_days: u32,
     /// Whether webhook targets may be loopback or private addresses.

@@ -28,6 +28,7 @@ pub fn status(err: &ApiError) -> StatusCode {
         ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ApiError::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

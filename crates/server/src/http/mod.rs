@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod pages;
 pub mod response;
+pub mod server;
 pub mod views;
 
 use axum::{
@@ -87,9 +88,15 @@ pub fn router(state: AppState) -> Router {
         ops: finish(ops, &state),
         state: state.clone(),
     };
+    let request_timeout = std::time::Duration::from_secs(state.config().request_timeout_seconds);
     Router::new()
         .fallback(dispatch)
         .with_state(surfaces)
+        // Inside the request context, which gives its 408 the envelope.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(mw::from_fn_with_state(
             state,
             middleware::context::request_context,

@@ -1,6 +1,6 @@
 //! The outermost layer: the request id, the header limit, the envelope for
-//! framework responses (405), metrics, and the single place where 500s are
-//! logged.
+//! framework responses (405, and 408 from the request timeout), metrics,
+//! and the single place where 500s are logged.
 
 use std::time::Instant;
 
@@ -62,6 +62,13 @@ pub async fn request_context(
         next.run(req).instrument(span.clone()).await
     };
 
+    if response.status() == StatusCode::REQUEST_TIMEOUT && !is_json(&response) {
+        // The body may be half read: the connection cannot be reused.
+        response = ApiError::RequestTimeout.into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if response.status() == StatusCode::METHOD_NOT_ALLOWED && !is_json(&response) {
         let allow = response.headers().get(header::ALLOW).cloned();
         response = ApiError::MethodNotAllowed.into_response();
