@@ -296,11 +296,11 @@ fn shared_dialogs() -> Markup {
             div.dialog-body {
                 h2 id="token-modal-title" { "Your new token" }
                 p.callout id="token-warning" {
-                    strong { "This token will not be shown again." }
+                    strong id="token-warning-title" { "This token will not be shown again." }
                     " Copy it now and keep it somewhere safe, such as a secrets manager."
                 }
                 div.field {
-                    label for="new-token" { "Token" }
+                    label for="new-token" id="new-token-label" { "Token" }
                     div.copy-row id="new-token-slot" {
                         button.btn.btn-secondary type="button" id="copy-token" { "Copy" }
                     }
