@@ -75,7 +75,7 @@ const state = {
   tab: 'tokens',
   apps: [],
   selectedAppId: '',
-  loads: { tokens: 0, pats: 0, apps: 0, detail: 0 },
+  loads: { tokens: 0, pats: 0, apps: 0, detail: 0, audit: 0 },
 };
 
 function environments() {

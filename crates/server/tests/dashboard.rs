@@ -5,7 +5,8 @@
 //!
 //! `GATEHOUSE_SCREENSHOTS=<dir>` makes the token walkthrough save
 //! `login.png`, `dashboard-desktop.png`, `dashboard-create.png` and
-//! `dashboard-phone.png` there, and the apps test `dashboard-apps.png`.
+//! `dashboard-phone.png` there, the apps test `dashboard-apps.png` and the
+//! audit test `dashboard-audit.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/browser.rs"]
@@ -130,6 +131,31 @@ async fn browser_sign_in(b: &Browser, s: &TestServer, email: &str, password: &st
     b.click("main.login button[type=submit]").await;
     b.wait_for("body[data-page=dashboard]").await;
     b.wait_for("#tokens tbody tr").await;
+}
+
+/// Adds a viewer who signs in with [`DEV_PASSWORD`].
+async fn add_viewer(s: &TestServer, email: &str) {
+    let r = s
+        .post(
+            "/v1/organization/members",
+            &s.boot().pat,
+            json!({"email": email, "role": "viewer", "password": DEV_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+/// The attribute `attr` of every element `css` selects, in page order.
+async fn attrs(b: &Browser, css: &str, attr: &str) -> Vec<String> {
+    let found = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll(arguments[0])].map((e) => e.getAttribute(arguments[1]) ?? '')",
+            vec![json!(css), json!(attr)],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
 }
 
 /// Whether the `<dialog>` `css` is open.
@@ -758,5 +784,190 @@ async fn apps_tab_shows_requirements_and_end_users() {
         )
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.text);
+    b.close().await;
+}
+
+/// The audit tab lists the organization's events newest first, with their
+/// actor, target and time; filtering by action shows only that action,
+/// picking an actor in a row shows only that actor's events, and "Load
+/// more" follows `next_cursor` to append the older events (filtered or
+/// not). A viewer holds `audit:read` (SPEC §3) and gets the tab too; the
+/// shell's unit test covers a session without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_tab_lists_filters_and_pages() {
+    // Arrange: 55 keys made by the bootstrap key (more than a page), one
+    // by a developer's PAT, one revoked, and a viewer.
+    let s = TestServer::start(Backend::Sqlite).await;
+    let sandbox = s.boot().sandbox_id.clone();
+    let mut made = Vec::new();
+    for i in 0..55 {
+        made.push(
+            s.create_key(
+                s.key(),
+                json!({"name": format!("Batch {i}"), "environment_id": sandbox}),
+            )
+            .await
+            .0,
+        );
+    }
+    let (_, dev_pat) = s.member_with_pat("pat-dev@example.com", "developer").await;
+    let dev_pat_id = s.get("/v1/tokens/me", &dev_pat).await.body["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (dev_key, _) = s
+        .create_key(
+            &dev_pat,
+            json!({"name": "Made by a PAT", "environment_id": sandbox}),
+        )
+        .await;
+    let revoked = &made[3];
+    assert_eq!(
+        s.delete(&format!("/v1/access-keys/{revoked}"), s.key())
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let viewer = "auditor@example.com";
+    add_viewer(&s, viewer).await;
+    let b = Browser::start().await;
+    browser_sign_in(&b, &s, viewer, DEV_PASSWORD).await;
+    let api_ids = |query: &'static str| {
+        let s = &s;
+        async move {
+            let r = s
+                .get(&format!("/v1/audit-events?page_size=200{query}"), s.key())
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = api_ids("").await;
+    assert!(all.len() > 60 && all.len() < 100, "{}", all.len());
+
+    // Act: open the tab.
+    b.click("#tab-audit").await;
+    let rows = "#audit tbody tr[data-id]";
+    b.wait_until("the first page", || async {
+        b.find_all(rows).await.len() == 50
+    })
+    .await;
+
+    // Assert: newest first, as the API has them; the latest events on top
+    // (ids order events within a millisecond arbitrarily, so the three
+    // made by quick API calls in a row are compared as a set).
+    assert_eq!(attrs(&b, rows, "data-id").await, all[..50]);
+    let actions = attrs(&b, rows, "data-action").await;
+    assert_eq!(actions[0], "user.signed_in");
+    let mut next = actions[1..4].to_vec();
+    next.sort();
+    assert_eq!(
+        next,
+        ["access_key.created", "access_key.revoked", "member.created"]
+    );
+    let times = attrs(&b, &format!("{rows} time"), "datetime").await;
+    assert_eq!(times.len(), 50);
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    let revoke_row = b
+        .text(&format!("{rows}[data-action=\"access_key.revoked\"]"))
+        .await;
+    for part in [
+        "Access key",
+        s.boot().key_id.as_str(),
+        revoked.as_str(),
+        "127.0.0.1",
+    ] {
+        assert!(revoke_row.contains(part), "{part}: {revoke_row}");
+    }
+    assert!(b
+        .attr(&format!("{rows} time"), "title")
+        .await
+        .is_some_and(|t| !t.is_empty()));
+    assert!(b
+        .text("#audit-status")
+        .await
+        .contains(&format!("50 of {}", all.len())));
+    screenshot(&b, "dashboard-audit.png").await;
+
+    // Act + Assert: "Load more" appends the rest, then goes away.
+    b.click("#audit-more").await;
+    b.wait_until("the second page", || async {
+        b.find_all(rows).await.len() == all.len()
+    })
+    .await;
+    assert_eq!(attrs(&b, rows, "data-id").await, all);
+    b.wait_until("Load more to go", || async {
+        b.attr("#audit-more", "hidden").await.is_some()
+    })
+    .await;
+
+    // Act + Assert: one action.
+    b.fill("#audit-action", "access_key.revoked").await;
+    b.click("#audit-filters button[type=submit]").await;
+    b.wait_for_text("#audit-status", "action access_key.revoked")
+        .await;
+    b.wait_until("only the revocation", || async {
+        attrs(&b, rows, "data-action").await == ["access_key.revoked"]
+    })
+    .await;
+
+    // An action with more than a page: "Load more" keeps the filter.
+    b.fill("#audit-action", "access_key.created").await;
+    b.click("#audit-filters button[type=submit]").await;
+    let created = api_ids("&action=access_key.created").await;
+    assert!(created.len() > 50, "{}", created.len());
+    b.wait_until("a page of creations", || async {
+        let actions = attrs(&b, rows, "data-action").await;
+        actions.len() == 50 && actions.iter().all(|a| a == "access_key.created")
+    })
+    .await;
+    b.click("#audit-more").await;
+    b.wait_until("every creation", || async {
+        attrs(&b, rows, "data-id").await == created
+    })
+    .await;
+
+    // Act + Assert: pick the PAT's row's actor: only its events.
+    b.click(&format!(
+        "{rows}[data-actor-id=\"{dev_pat_id}\"] button.actor"
+    ))
+    .await;
+    b.wait_for_text("#audit-status", &format!("by {dev_pat_id}"))
+        .await;
+    b.wait_until("only the PAT's events", || async {
+        attrs(&b, rows, "data-actor-id").await == [dev_pat_id.clone()]
+    })
+    .await;
+    assert!(b.text(rows).await.contains(&dev_key));
+    assert!(b.text(rows).await.contains("Personal access token"));
+    assert_eq!(
+        b.find("#audit-actor")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(dev_pat_id.as_str())
+    );
+
+    // Clearing lists everything again; a filter nothing matches says so.
+    b.click("#audit-clear").await;
+    b.wait_until("every event again", || async {
+        b.find_all(rows).await.len() == 50
+    })
+    .await;
+    b.fill("#audit-actor", "key_nobody").await;
+    b.click("#audit-filters button[type=submit]").await;
+    b.wait_for_text("#audit tbody tr.empty", "No events match these filters.")
+        .await;
+    assert!(b.attr("#audit-more", "hidden").await.is_some());
     b.close().await;
 }

@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("dashboard.css", CSS),
     asset!("dashboard.js", JS),
     asset!("dashboard-apps.js", JS),
+    asset!("dashboard-audit.js", JS),
     asset!("dashboard-core.js", JS),
     asset!("dashboard-tokens.js", JS),
     asset!("favicon.svg", SVG),

@@ -1,13 +1,14 @@
 //! `GET /`: the developer dashboard (SPEC §7).
 //!
 //! The server renders the shell only: who is signed in, the session's CSRF
-//! token (in `<meta name="csrf-token">`), the tabs, empty tables and the
-//! dialogs. `assets/dashboard.js` (an ES module importing `common.js`, the
-//! helpers it shares with the hosted page, and `dashboard-core.js`,
-//! `dashboard-tokens.js` and `dashboard-apps.js`) fills
-//! them from the management API with the session cookie, exactly as a
-//! client holding a PAT would; the server never renders a token,
-//! credential or end-user secret into the page.
+//! token (in `<meta name="csrf-token">`), the tabs and write controls the
+//! user's scopes allow, empty tables and the dialogs. `assets/dashboard.js`
+//! (an ES module importing `common.js`, the helpers it shares with the
+//! hosted page, and `dashboard-core.js`, `dashboard-tokens.js`,
+//! `dashboard-apps.js` and `dashboard-audit.js`) fills them from the
+//! management API with the session cookie, exactly as a client holding a
+//! PAT would; the server never renders a token, credential or end-user
+//! secret into the page. The audit tab is in `audit.rs`.
 //! No inline script or style: the CSP of
 //! [`crate::http::middleware::security`] forbids both.
 
@@ -16,6 +17,8 @@ use gatehouse_core::{Scope, ScopeSet};
 use maud::{html, Markup, DOCTYPE};
 
 use crate::{http::auth::SignedIn, state::AppState};
+
+mod audit;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(page))
@@ -371,6 +374,7 @@ fn shell(s: &SignedIn) -> Markup {
     let held = s.principal.scopes;
     let can_write_keys = held.contains(Scope::KeysWrite);
     let can_write_apps = held.contains(Scope::AppsWrite);
+    let can_read_audit = held.contains(Scope::AuditRead);
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -423,7 +427,7 @@ fn shell(s: &SignedIn) -> Markup {
                 main.page id="main" tabindex="-1" {
                     div.page-head {
                         h1 { "Developer" }
-                        p.hint { "Tokens for your servers and scripts, and the apps your end users connect to." }
+                        p.hint { "Tokens for your servers and scripts, the apps your end users connect to, and the audit log." }
                     }
                     p.form-error id="page-error" role="alert" hidden {}
                     div.tabs role="tablist" aria-label="Developer" {
@@ -433,6 +437,9 @@ fn shell(s: &SignedIn) -> Markup {
                             span.narrow-only { "Personal tokens" }
                         }
                         button.tab type="button" role="tab" id="tab-apps" aria-controls="panel-apps" aria-selected="false" tabindex="-1" { "Apps" }
+                        @if can_read_audit {
+                            button.tab type="button" role="tab" id="tab-audit" aria-controls="panel-audit" aria-selected="false" tabindex="-1" { "Audit log" }
+                        }
                     }
                     (token_panel("token", "tokens", "API tokens",
                         "Access keys for servers and scripts, limited to an environment, a project or the organization.",
@@ -440,6 +447,7 @@ fn shell(s: &SignedIn) -> Markup {
                     (token_panel("pat", "pats", "Personal access tokens",
                         "Your own tokens. They act as you, with your role.", can_write_keys))
                     (apps_panel(can_write_apps))
+                    @if can_read_audit { (audit::panel()) }
                 }
                 @if can_write_keys { (create_token_dialog("token", held)) }
                 @if can_write_keys { (create_token_dialog("pat", held)) }
@@ -451,7 +459,56 @@ fn shell(s: &SignedIn) -> Markup {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use gatehouse_core::{Reach, Role};
+    use gatehouse_store::members::User;
+
     use super::*;
+    use crate::service::principal::{CallerKind, Principal};
+
+    /// The shell of a session holding `scopes`.
+    fn shell_for(scopes: ScopeSet) -> String {
+        let principal = Principal {
+            kind: CallerKind::Session,
+            id: "ses_test".into(),
+            user_id: "usr_test".into(),
+            role: Some(Role::Viewer),
+            reach: Reach::organization("org_test"),
+            scopes,
+            credential: None,
+        };
+        let user = User {
+            id: "usr_test".into(),
+            organization_id: "org_test".into(),
+            email: "viewer@example.com".into(),
+            password_hash: String::new(),
+            role: Role::Viewer,
+            created_at: 0,
+            deleted_at: None,
+        };
+        shell(&SignedIn {
+            principal: Arc::new(principal),
+            user,
+            csrf: "csrf".into(),
+        })
+        .into_string()
+    }
+
+    /// The audit tab follows the session's scopes: none without
+    /// `audit:read`.
+    #[test]
+    fn tabs_follow_the_scopes() {
+        let all = shell_for(ScopeSet::all());
+        assert!(all.contains("id=\"tab-audit\""));
+        assert!(all.contains("id=\"panel-audit\""));
+        let read_only = shell_for(Role::Viewer.scopes());
+        assert!(read_only.contains("id=\"tab-audit\""));
+        let without = shell_for(ScopeSet::all().without(Scope::AuditRead));
+        assert!(!without.contains("id=\"tab-audit\""));
+        assert!(!without.contains("id=\"panel-audit\""));
+        assert!(without.contains("id=\"tab-apps\""));
+    }
 
     /// Every scope is offered, and `connections:reveal` is never pre-checked.
     #[test]
