@@ -75,7 +75,9 @@ const state = {
   tab: 'tokens',
   apps: [],
   selectedAppId: '',
-  loads: { tokens: 0, pats: 0, apps: 0, detail: 0, audit: 0 },
+  webhooks: [],
+  selectedWebhookId: '',
+  loads: { tokens: 0, pats: 0, apps: 0, detail: 0, audit: 0, webhooks: 0, deliveries: 0 },
 };
 
 function environments() {
@@ -101,6 +103,7 @@ function remember() {
   if (state.projectId) params.set('project', state.projectId);
   if (state.envId) params.set('env', state.envId);
   if (state.tab === 'apps' && state.selectedAppId) params.set('app', state.selectedAppId);
+  if (state.tab === 'webhooks' && state.selectedWebhookId) params.set('webhook', state.selectedWebhookId);
   history.replaceState(null, '', `#${params}`);
   try {
     localStorage.setItem(STORAGE_KEY, JSON.stringify({ project: state.projectId, env: state.envId }));
@@ -122,6 +125,7 @@ function recalled() {
     project: hash.get('project') ?? stored.project,
     env: hash.has('project') ? hash.get('env') ?? '' : stored.env,
     app: hash.get('app'),
+    webhook: hash.get('webhook'),
   };
 }
 

@@ -2,14 +2,15 @@
 // the tabs the user's scopes allow; these modules drive the management API
 // with the session cookie. This one owns the project and environment
 // switchers, the tabs, and start-up; the tabs live in dashboard-tokens.js,
-// dashboard-apps.js and dashboard-audit.js, shared helpers in
-// dashboard-core.js and common.js.
+// dashboard-apps.js, dashboard-audit.js and dashboard-webhooks.js, shared
+// helpers in dashboard-core.js and common.js.
 
 import { $, $$, h } from './common.js';
 import { ROLE, api, environments, projectById, recalled, remember, state } from './dashboard-core.js';
 import { KINDS, loadCredentials } from './dashboard-tokens.js';
 import { loadApps } from './dashboard-apps.js';
 import { loadAudit } from './dashboard-audit.js';
+import { loadWebhooks } from './dashboard-webhooks.js';
 
 function showPageError(err) {
   const el = $('#page-error');
@@ -84,6 +85,7 @@ function refresh() {
   if (state.tab === 'tokens') loadCredentials(KINDS.tokens);
   else if (state.tab === 'pats') loadCredentials(KINDS.pats);
   else if (state.tab === 'audit') loadAudit();
+  else if (state.tab === 'webhooks') loadWebhooks();
   else loadApps();
 }
 
@@ -106,6 +108,7 @@ async function start() {
   if (wanted.env === '' && project?.id === wanted.project) state.envId = '';
   else state.envId = (envs.find((e) => e.id === wanted.env) ?? envs.find((e) => e.name === 'sandbox') ?? envs[0])?.id ?? '';
   state.selectedAppId = wanted.app ?? '';
+  state.selectedWebhookId = wanted.webhook ?? '';
   fillSwitchers();
   // Only the tabs the shell rendered: a tab the user's scopes do not allow is not there.
   const tab = tabs.some((t) => t.id === `tab-${wanted.tab}`) ? wanted.tab : 'tokens';

@@ -51,6 +51,7 @@ const ASSETS: &[Asset] = &[
     asset!("dashboard-audit.js", JS),
     asset!("dashboard-core.js", JS),
     asset!("dashboard-tokens.js", JS),
+    asset!("dashboard-webhooks.js", JS),
     asset!("favicon.svg", SVG),
     asset!("oauth2-callback.js", JS),
 ];

@@ -5,10 +5,11 @@
 //! user's scopes allow, empty tables and the dialogs. `assets/dashboard.js`
 //! (an ES module importing `common.js`, the helpers it shares with the
 //! hosted page, and `dashboard-core.js`, `dashboard-tokens.js`,
-//! `dashboard-apps.js` and `dashboard-audit.js`) fills them from the
-//! management API with the session cookie, exactly as a client holding a
-//! PAT would; the server never renders a token, credential or end-user
-//! secret into the page. The audit tab is in `audit.rs`.
+//! `dashboard-apps.js`, `dashboard-audit.js` and `dashboard-webhooks.js`)
+//! fills them from the management API with the session cookie, exactly as a
+//! client holding a PAT would; the server never renders a token,
+//! credential, signing secret or end-user secret into the page. The audit
+//! and webhook tabs are in `audit.rs` and `webhooks.rs`.
 //! No inline script or style: the CSP of
 //! [`crate::http::middleware::security`] forbids both.
 
@@ -19,6 +20,7 @@ use maud::{html, Markup, DOCTYPE};
 use crate::{http::auth::SignedIn, state::AppState};
 
 mod audit;
+mod webhooks;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(page))
@@ -375,6 +377,8 @@ fn shell(s: &SignedIn) -> Markup {
     let can_write_keys = held.contains(Scope::KeysWrite);
     let can_write_apps = held.contains(Scope::AppsWrite);
     let can_read_audit = held.contains(Scope::AuditRead);
+    let can_read_webhooks = held.contains(Scope::WebhooksRead);
+    let can_write_webhooks = can_read_webhooks && held.contains(Scope::WebhooksWrite);
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -427,7 +431,7 @@ fn shell(s: &SignedIn) -> Markup {
                 main.page id="main" tabindex="-1" {
                     div.page-head {
                         h1 { "Developer" }
-                        p.hint { "Tokens for your servers and scripts, the apps your end users connect to, and the audit log." }
+                        p.hint { "Tokens for your servers and scripts, the apps your end users connect to, the audit log and webhooks." }
                     }
                     p.form-error id="page-error" role="alert" hidden {}
                     div.tabs role="tablist" aria-label="Developer" {
@@ -440,6 +444,9 @@ fn shell(s: &SignedIn) -> Markup {
                         @if can_read_audit {
                             button.tab type="button" role="tab" id="tab-audit" aria-controls="panel-audit" aria-selected="false" tabindex="-1" { "Audit log" }
                         }
+                        @if can_read_webhooks {
+                            button.tab type="button" role="tab" id="tab-webhooks" aria-controls="panel-webhooks" aria-selected="false" tabindex="-1" { "Webhooks" }
+                        }
                     }
                     (token_panel("token", "tokens", "API tokens",
                         "Access keys for servers and scripts, limited to an environment, a project or the organization.",
@@ -448,9 +455,11 @@ fn shell(s: &SignedIn) -> Markup {
                         "Your own tokens. They act as you, with your role.", can_write_keys))
                     (apps_panel(can_write_apps))
                     @if can_read_audit { (audit::panel()) }
+                    @if can_read_webhooks { (webhooks::panel(can_write_webhooks)) }
                 }
                 @if can_write_keys { (create_token_dialog("token", held)) }
                 @if can_write_keys { (create_token_dialog("pat", held)) }
+                @if can_write_webhooks { (webhooks::create_dialog()) }
                 (shared_dialogs())
             }
         }
@@ -495,19 +504,39 @@ mod tests {
         .into_string()
     }
 
-    /// The audit tab follows the session's scopes: none without
-    /// `audit:read`.
+    /// The audit and webhook tabs follow the session's scopes: no tab
+    /// without the read scope, no write controls without the write scope.
     #[test]
     fn tabs_follow_the_scopes() {
         let all = shell_for(ScopeSet::all());
-        assert!(all.contains("id=\"tab-audit\""));
-        assert!(all.contains("id=\"panel-audit\""));
+        for id in [
+            "tab-audit",
+            "panel-audit",
+            "tab-webhooks",
+            "panel-webhooks",
+            "create-webhook",
+            "create-webhook-dialog",
+        ] {
+            assert!(all.contains(&format!("id=\"{id}\"")), "{id}");
+        }
+        assert!(all.contains("data-can-write=\"true\""));
+
         let read_only = shell_for(Role::Viewer.scopes());
         assert!(read_only.contains("id=\"tab-audit\""));
-        let without = shell_for(ScopeSet::all().without(Scope::AuditRead));
-        assert!(!without.contains("id=\"tab-audit\""));
-        assert!(!without.contains("id=\"panel-audit\""));
-        assert!(without.contains("id=\"tab-apps\""));
+        assert!(read_only.contains("id=\"tab-webhooks\""));
+        assert!(!read_only.contains("create-webhook"));
+        assert!(!read_only.contains("data-can-write"));
+
+        let neither = shell_for(
+            ScopeSet::all()
+                .without(Scope::AuditRead)
+                .without(Scope::WebhooksRead),
+        );
+        for id in ["audit", "webhooks"] {
+            assert!(!neither.contains(&format!("id=\"tab-{id}\"")), "{id}");
+            assert!(!neither.contains(&format!("id=\"panel-{id}\"")), "{id}");
+        }
+        assert!(neither.contains("id=\"tab-apps\""));
     }
 
     /// Every scope is offered, and `connections:reveal` is never pre-checked.
