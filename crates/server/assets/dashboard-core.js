@@ -1,11 +1,12 @@
 // Shared by the dashboard's modules: the management API client and time
 // labels (built on common.js, which the connect page shares), the page
-// state, and dialogs with their error display.
+// state, dialogs with their error display, and the one-time secret modal.
 //
 // Rules kept here:
 // - Every call is same-origin with the cookie; writes carry X-CSRF-Token
 //   from <meta name="csrf-token">; a 401 goes to /login.
-// - Only ids are remembered (URL hash, localStorage), never secrets.
+// - Only ids are remembered (URL hash, localStorage), never secrets; a new
+//   token or signing secret exists in the page only while its modal is open.
 // - Text is set with textContent (never innerHTML): names, user ids and
 //   error messages are data, not markup.
 
@@ -74,7 +75,9 @@ const state = {
   tab: 'tokens',
   apps: [],
   selectedAppId: '',
-  loads: { tokens: 0, pats: 0, apps: 0, detail: 0 },
+  webhooks: [],
+  selectedWebhookId: '',
+  loads: { tokens: 0, pats: 0, apps: 0, detail: 0, audit: 0, webhooks: 0, deliveries: 0 },
 };
 
 function environments() {
@@ -100,6 +103,7 @@ function remember() {
   if (state.projectId) params.set('project', state.projectId);
   if (state.envId) params.set('env', state.envId);
   if (state.tab === 'apps' && state.selectedAppId) params.set('app', state.selectedAppId);
+  if (state.tab === 'webhooks' && state.selectedWebhookId) params.set('webhook', state.selectedWebhookId);
   history.replaceState(null, '', `#${params}`);
   try {
     localStorage.setItem(STORAGE_KEY, JSON.stringify({ project: state.projectId, env: state.envId }));
@@ -121,6 +125,7 @@ function recalled() {
     project: hash.get('project') ?? stored.project,
     env: hash.has('project') ? hash.get('env') ?? '' : stored.env,
     app: hash.get('app'),
+    webhook: hash.get('webhook'),
   };
 }
 
@@ -205,6 +210,65 @@ function emptyRow(table, text, action) {
   return h('tr', { class: 'empty' }, h('td', { colspan: columns }, h('p', {}, text), action ?? null));
 }
 
+// ---------------------------------------------------- one-time secrets
+
+const onceModal = $('#token-modal');
+const copyButton = $('#copy-token');
+
+/**
+ * Shows a new secret (a token, a signing secret) once, in #token-modal:
+ * `noun` names it in the warning, `label` above the field. The value
+ * leaves the page when the modal closes.
+ */
+function showOnce({ title, noun, label, value }) {
+  $('#token-modal-title').textContent = title;
+  $('#token-warning-title').textContent = `This ${noun} will not be shown again.`;
+  $('#new-token-label').textContent = label;
+  const input = h('input', {
+    id: 'new-token',
+    class: 'input mono',
+    type: 'text',
+    readonly: true,
+    autocomplete: 'off',
+    spellcheck: 'false',
+    'aria-describedby': 'token-warning',
+  });
+  input.value = value;
+  input.addEventListener('focus', () => input.select());
+  $('#new-token-slot').prepend(input);
+  copyButton.textContent = 'Copy';
+  openDialog(onceModal, '#new-token');
+}
+
+onceModal.addEventListener('close', () => {
+  // The secret leaves the page with the modal.
+  $('#new-token')?.remove();
+  copyButton.textContent = 'Copy';
+});
+
+copyButton.addEventListener('click', async () => {
+  const input = $('#new-token');
+  if (!input) return;
+  let copied = false;
+  try {
+    if (!navigator.clipboard) throw new Error('no clipboard');
+    await Promise.race([
+      navigator.clipboard.writeText(input.value),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1500)),
+    ]);
+    copied = true;
+  } catch {
+    input.focus();
+    input.select();
+    try {
+      copied = document.execCommand('copy');
+    } catch {
+      copied = false;
+    }
+  }
+  copyButton.textContent = copied ? 'Copied' : 'Press Ctrl+C';
+});
+
 export {
   CONCURRENCY,
   PAGE_SIZE,
@@ -224,6 +288,7 @@ export {
   remember,
   setStatus,
   showErrors,
+  showOnce,
   state,
   when,
 };

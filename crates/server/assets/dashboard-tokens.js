@@ -1,5 +1,5 @@
 // The "API tokens" and "Personal access tokens" tabs: list, create (the
-// new token is shown once, in #token-modal, and leaves the DOM when the
+// new token is shown once, with showOnce, and leaves the DOM when the
 // modal closes), and revoke after a confirmation.
 
 import { $, $$, h } from './common.js';
@@ -17,6 +17,7 @@ import {
   query,
   setStatus,
   showErrors,
+  showOnce,
   state,
   when,
 } from './dashboard-core.js';
@@ -183,7 +184,7 @@ async function submitCreate(kind, event) {
   try {
     const res = await busy(submit, () => api('POST', kind.path, body));
     closeDialog(kind.dialog);
-    showNewToken(kind, res.data);
+    showOnce({ title: `Your new ${kind.noun}: ${res.data.name}`, noun: 'token', label: 'Token', value: res.data.token });
     loadCredentials(kind);
   } catch (err) {
     showErrors(form, err, fields);
@@ -195,58 +196,6 @@ for (const kind of Object.values(KINDS)) {
   $(`#create-${kind.prefix}`)?.addEventListener('click', () => openCreate(kind));
   kind.form.addEventListener('submit', (e) => submitCreate(kind, e));
 }
-
-// The one-time token modal.
-
-const tokenModal = $('#token-modal');
-const copyButton = $('#copy-token');
-
-function showNewToken(kind, created) {
-  $('#token-modal-title').textContent = `Your new ${kind.noun}: ${created.name}`;
-  const input = h('input', {
-    id: 'new-token',
-    class: 'input mono',
-    type: 'text',
-    readonly: true,
-    autocomplete: 'off',
-    spellcheck: 'false',
-    'aria-describedby': 'token-warning',
-  });
-  input.value = created.token;
-  input.addEventListener('focus', () => input.select());
-  $('#new-token-slot').prepend(input);
-  copyButton.textContent = 'Copy';
-  openDialog(tokenModal, '#new-token');
-}
-
-tokenModal.addEventListener('close', () => {
-  // The token leaves the page with the modal.
-  $('#new-token')?.remove();
-  copyButton.textContent = 'Copy';
-});
-
-copyButton.addEventListener('click', async () => {
-  const input = $('#new-token');
-  if (!input) return;
-  let copied = false;
-  try {
-    if (!navigator.clipboard) throw new Error('no clipboard');
-    await Promise.race([
-      navigator.clipboard.writeText(input.value),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1500)),
-    ]);
-    copied = true;
-  } catch {
-    input.focus();
-    input.select();
-    try {
-      copied = document.execCommand('copy');
-    } catch {
-      copied = false;
-    }
-  }
-  copyButton.textContent = copied ? 'Copied' : 'Press Ctrl+C';
-});
 
 // Revoking.
 

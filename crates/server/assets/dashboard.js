@@ -1,13 +1,16 @@
-// The developer dashboard (SPEC §7). The server renders the shell; these
-// modules drive the management API with the session cookie. This one owns
-// the project and environment switchers, the tabs, and start-up; the tabs
-// live in dashboard-tokens.js and dashboard-apps.js, shared helpers in
-// dashboard-core.js and common.js.
+// The developer dashboard (SPEC §7). The server renders the shell, with
+// the tabs the user's scopes allow; these modules drive the management API
+// with the session cookie. This one owns the project and environment
+// switchers, the tabs, and start-up; the tabs live in dashboard-tokens.js,
+// dashboard-apps.js, dashboard-audit.js and dashboard-webhooks.js, shared
+// helpers in dashboard-core.js and common.js.
 
 import { $, $$, h } from './common.js';
 import { ROLE, api, environments, projectById, recalled, remember, state } from './dashboard-core.js';
 import { KINDS, loadCredentials } from './dashboard-tokens.js';
 import { loadApps } from './dashboard-apps.js';
+import { loadAudit } from './dashboard-audit.js';
+import { loadWebhooks } from './dashboard-webhooks.js';
 
 function showPageError(err) {
   const el = $('#page-error');
@@ -81,6 +84,8 @@ function refresh() {
   if (!state.projects.length) return;
   if (state.tab === 'tokens') loadCredentials(KINDS.tokens);
   else if (state.tab === 'pats') loadCredentials(KINDS.pats);
+  else if (state.tab === 'audit') loadAudit();
+  else if (state.tab === 'webhooks') loadWebhooks();
   else loadApps();
 }
 
@@ -103,8 +108,10 @@ async function start() {
   if (wanted.env === '' && project?.id === wanted.project) state.envId = '';
   else state.envId = (envs.find((e) => e.id === wanted.env) ?? envs.find((e) => e.name === 'sandbox') ?? envs[0])?.id ?? '';
   state.selectedAppId = wanted.app ?? '';
+  state.selectedWebhookId = wanted.webhook ?? '';
   fillSwitchers();
-  const tab = ['tokens', 'pats', 'apps'].includes(wanted.tab) ? wanted.tab : 'tokens';
+  // Only the tabs the shell rendered: a tab the user's scopes do not allow is not there.
+  const tab = tabs.some((t) => t.id === `tab-${wanted.tab}`) ? wanted.tab : 'tokens';
   if (!state.projects.length) showPageError(new Error('No projects yet: create one with the API (POST /v1/projects)'));
   selectTab(tab);
 }

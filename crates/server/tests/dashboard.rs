@@ -5,19 +5,24 @@
 //!
 //! `GATEHOUSE_SCREENSHOTS=<dir>` makes the token walkthrough save
 //! `login.png`, `dashboard-desktop.png`, `dashboard-create.png` and
-//! `dashboard-phone.png` there, and the apps test `dashboard-apps.png`.
+//! `dashboard-phone.png` there, the apps test `dashboard-apps.png`, the
+//! audit test `dashboard-audit.png` and the webhooks test
+//! `dashboard-webhooks.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/browser.rs"]
 mod browser;
 mod common;
+#[path = "common/webhooks.rs"]
+mod receiver;
 
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use browser::{Browser, DESKTOP, PHONE};
 use common::{Backend, TestData, TestServer};
 use gatehouse::config::{OAuth2ProviderConfig, SettingsInput};
 use gatehouse_core::oauth2::ProviderTarget;
+use receiver::Receiver;
 use reqwest::{header, redirect::Policy, Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -130,6 +135,41 @@ async fn browser_sign_in(b: &Browser, s: &TestServer, email: &str, password: &st
     b.click("main.login button[type=submit]").await;
     b.wait_for("body[data-page=dashboard]").await;
     b.wait_for("#tokens tbody tr").await;
+}
+
+/// Adds a viewer who signs in with [`DEV_PASSWORD`].
+async fn add_viewer(s: &TestServer, email: &str) {
+    let r = s
+        .post(
+            "/v1/organization/members",
+            &s.boot().pat,
+            json!({"email": email, "role": "viewer", "password": DEV_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+/// The attribute `attr` of every element `css` selects, in page order.
+async fn attrs(b: &Browser, css: &str, attr: &str) -> Vec<String> {
+    let found = b
+        .client
+        .execute(
+            "return [...document.querySelectorAll(arguments[0])].map((e) => e.getAttribute(arguments[1]) ?? '')",
+            vec![json!(css), json!(attr)],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+/// The whole page as the browser has it now.
+async fn page_source(b: &Browser) -> String {
+    let live = b
+        .client
+        .execute("return document.documentElement.outerHTML", vec![])
+        .await
+        .unwrap();
+    format!("{}\n{}", b.client.source().await.unwrap(), live)
 }
 
 /// Whether the `<dialog>` `css` is open.
@@ -758,5 +798,430 @@ async fn apps_tab_shows_requirements_and_end_users() {
         )
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.text);
+    b.close().await;
+}
+
+/// The audit tab lists the organization's events newest first, with their
+/// actor, target and time; filtering by action shows only that action,
+/// picking an actor in a row shows only that actor's events, and "Load
+/// more" follows `next_cursor` to append the older events (filtered or
+/// not). A viewer holds `audit:read` (SPEC §3) and gets the tab too; the
+/// shell's unit test covers a session without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_tab_lists_filters_and_pages() {
+    // Arrange: 55 keys made by the bootstrap key (more than a page), one
+    // by a developer's PAT, one revoked, and a viewer.
+    let s = TestServer::start(Backend::Sqlite).await;
+    let sandbox = s.boot().sandbox_id.clone();
+    let mut made = Vec::new();
+    for i in 0..55 {
+        made.push(
+            s.create_key(
+                s.key(),
+                json!({"name": format!("Batch {i}"), "environment_id": sandbox}),
+            )
+            .await
+            .0,
+        );
+    }
+    let (_, dev_pat) = s.member_with_pat("pat-dev@example.com", "developer").await;
+    let dev_pat_id = s.get("/v1/tokens/me", &dev_pat).await.body["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (dev_key, _) = s
+        .create_key(
+            &dev_pat,
+            json!({"name": "Made by a PAT", "environment_id": sandbox}),
+        )
+        .await;
+    let revoked = &made[3];
+    assert_eq!(
+        s.delete(&format!("/v1/access-keys/{revoked}"), s.key())
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let viewer = "auditor@example.com";
+    add_viewer(&s, viewer).await;
+    let b = Browser::start().await;
+    browser_sign_in(&b, &s, viewer, DEV_PASSWORD).await;
+    let api_ids = |query: &'static str| {
+        let s = &s;
+        async move {
+            let r = s
+                .get(&format!("/v1/audit-events?page_size=200{query}"), s.key())
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = api_ids("").await;
+    assert!(all.len() > 60 && all.len() < 100, "{}", all.len());
+
+    // Act: open the tab.
+    b.click("#tab-audit").await;
+    let rows = "#audit tbody tr[data-id]";
+    b.wait_until("the first page", || async {
+        b.find_all(rows).await.len() == 50
+    })
+    .await;
+
+    // Assert: newest first, as the API has them; the latest events on top
+    // (ids order events within a millisecond arbitrarily, so the three
+    // made by quick API calls in a row are compared as a set).
+    assert_eq!(attrs(&b, rows, "data-id").await, all[..50]);
+    let actions = attrs(&b, rows, "data-action").await;
+    assert_eq!(actions[0], "user.signed_in");
+    let mut next = actions[1..4].to_vec();
+    next.sort();
+    assert_eq!(
+        next,
+        ["access_key.created", "access_key.revoked", "member.created"]
+    );
+    let times = attrs(&b, &format!("{rows} time"), "datetime").await;
+    assert_eq!(times.len(), 50);
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    let revoke_row = b
+        .text(&format!("{rows}[data-action=\"access_key.revoked\"]"))
+        .await;
+    for part in [
+        "Access key",
+        s.boot().key_id.as_str(),
+        revoked.as_str(),
+        "127.0.0.1",
+    ] {
+        assert!(revoke_row.contains(part), "{part}: {revoke_row}");
+    }
+    assert!(b
+        .attr(&format!("{rows} time"), "title")
+        .await
+        .is_some_and(|t| !t.is_empty()));
+    assert!(b
+        .text("#audit-status")
+        .await
+        .contains(&format!("50 of {}", all.len())));
+    screenshot(&b, "dashboard-audit.png").await;
+
+    // Act + Assert: "Load more" appends the rest, then goes away.
+    b.click("#audit-more").await;
+    b.wait_until("the second page", || async {
+        b.find_all(rows).await.len() == all.len()
+    })
+    .await;
+    assert_eq!(attrs(&b, rows, "data-id").await, all);
+    b.wait_until("Load more to go", || async {
+        b.attr("#audit-more", "hidden").await.is_some()
+    })
+    .await;
+
+    // Act + Assert: one action.
+    b.fill("#audit-action", "access_key.revoked").await;
+    b.click("#audit-filters button[type=submit]").await;
+    b.wait_for_text("#audit-status", "action access_key.revoked")
+        .await;
+    b.wait_until("only the revocation", || async {
+        attrs(&b, rows, "data-action").await == ["access_key.revoked"]
+    })
+    .await;
+
+    // An action with more than a page: "Load more" keeps the filter.
+    b.fill("#audit-action", "access_key.created").await;
+    b.click("#audit-filters button[type=submit]").await;
+    let created = api_ids("&action=access_key.created").await;
+    assert!(created.len() > 50, "{}", created.len());
+    b.wait_until("a page of creations", || async {
+        let actions = attrs(&b, rows, "data-action").await;
+        actions.len() == 50 && actions.iter().all(|a| a == "access_key.created")
+    })
+    .await;
+    b.click("#audit-more").await;
+    b.wait_until("every creation", || async {
+        attrs(&b, rows, "data-id").await == created
+    })
+    .await;
+
+    // Act + Assert: pick the PAT's row's actor: only its events.
+    b.click(&format!(
+        "{rows}[data-actor-id=\"{dev_pat_id}\"] button.actor"
+    ))
+    .await;
+    b.wait_for_text("#audit-status", &format!("by {dev_pat_id}"))
+        .await;
+    b.wait_until("only the PAT's events", || async {
+        attrs(&b, rows, "data-actor-id").await == [dev_pat_id.clone()]
+    })
+    .await;
+    assert!(b.text(rows).await.contains(&dev_key));
+    assert!(b.text(rows).await.contains("Personal access token"));
+    assert_eq!(
+        b.find("#audit-actor")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(dev_pat_id.as_str())
+    );
+
+    // Clearing lists everything again; a filter nothing matches says so.
+    b.click("#audit-clear").await;
+    b.wait_until("every event again", || async {
+        b.find_all(rows).await.len() == 50
+    })
+    .await;
+    b.fill("#audit-actor", "key_nobody").await;
+    b.click("#audit-filters button[type=submit]").await;
+    b.wait_for_text("#audit tbody tr.empty", "No events match these filters.")
+        .await;
+    assert!(b.attr("#audit-more", "hidden").await.is_some());
+    b.close().await;
+}
+
+/// The webhooks tab lists a webhook made with the API and its deliveries
+/// (the real receiver checks every signature): a key's revocation is
+/// delivered (204, attempt 1), "Retry" makes attempt 2, the toggle
+/// disables and enables the webhook, and a webhook created in the
+/// dashboard shows its signing secret once. No secret is ever in the page
+/// afterwards, and a viewer sees the list without the write controls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_tab_shows_deliveries_and_retries() {
+    // Arrange: a webhook for key revocations, and one revocation.
+    let data = TestData::new(Backend::Sqlite).await;
+    let s = TestServer::start_with(data, |c| {
+        c.allow_private_webhook_targets = true;
+        c.webhook_retry_schedule_seconds = vec![1, 1];
+    })
+    .await;
+    let rx = Receiver::start();
+    let sandbox = s.boot().sandbox_id.clone();
+    let hook = s
+        .post(
+            "/v1/webhooks",
+            s.key(),
+            json!({"environment_id": sandbox, "url": rx.url("/hooks/dashboard"),
+                   "events": ["access_key.revoked"], "description": "Key revocations"}),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.text);
+    let hook_id = hook.body["data"]["id"].as_str().unwrap().to_string();
+    let secret = hook.body["data"]["secret"].as_str().unwrap().to_string();
+    rx.set(&[&secret], 0).await;
+    let (key_id, _) = s
+        .create_key(
+            s.key(),
+            json!({"name": "Short-lived", "environment_id": sandbox}),
+        )
+        .await;
+    assert_eq!(
+        s.delete(&format!("/v1/access-keys/{key_id}"), s.key())
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let got = rx
+        .wait_until(Duration::from_secs(20), |got| !got.is_empty())
+        .await;
+    assert!(got[0].verified, "{:?}", got[0].error);
+    let event_id = got[0].webhook_id.clone().unwrap();
+    // A second webhook that Gatehouse disabled after 3 days of failures.
+    let down = s
+        .post(
+            "/v1/webhooks",
+            s.key(),
+            json!({"environment_id": sandbox, "url": rx.url("/hooks/down"), "events": ["connection.created"]}),
+        )
+        .await;
+    assert_eq!(down.status, StatusCode::CREATED, "{}", down.text);
+    let down_id = down.body["data"]["id"].as_str().unwrap().to_string();
+    let reason = "every delivery failed from 2030-01-01T00:00:00Z to 2030-01-04T00:00:00Z";
+    gatehouse_store::on_pool!(s.state.store(), |p| {
+        sqlx::query("UPDATE webhooks SET enabled = FALSE, disabled_reason = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(&down_id)
+            .execute(p)
+            .await
+            .unwrap();
+    });
+    add_developer(&s).await;
+    let b = Browser::start().await;
+    browser_sign_in(&b, &s, DEV_EMAIL, DEV_PASSWORD).await;
+
+    // Act: open the tab and the webhook.
+    b.click("#tab-webhooks").await;
+    let row = format!("#webhooks tr[data-id=\"{hook_id}\"]");
+    b.wait_for_text(&row, "/hooks/dashboard").await;
+    let text = b.text(&row).await;
+    for part in [
+        "sandbox",
+        "access_key.revoked",
+        "Enabled",
+        "Key revocations",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    let down_row = format!("#webhooks tr[data-id=\"{down_id}\"]");
+    let text = b.text(&down_row).await;
+    assert!(text.contains("Disabled") && text.contains(reason), "{text}");
+    b.click(&format!("{row} button.url")).await;
+
+    // Assert: the delivery, as the receiver saw it.
+    let deliveries = "#deliveries tbody tr[data-id]";
+    b.wait_for_text(deliveries, "access_key.revoked").await;
+    assert_eq!(b.find_all(deliveries).await.len(), 1);
+    let first = format!("{deliveries}[data-event-id=\"{event_id}\"]");
+    assert_eq!(b.text(&format!("{first} .status-code")).await, "204");
+    assert_eq!(b.text(&format!("{first} .attempt")).await, "1");
+    assert!(b.text(&first).await.contains(" ms"));
+    assert!(b
+        .text("#webhook-detail-url")
+        .await
+        .contains("/hooks/dashboard"));
+    assert!(b.current_url().await.contains(&hook_id));
+
+    // Act + Assert: retry; attempt 2 of the same event appears.
+    b.click(&format!("{first} button.retry")).await;
+    b.wait_until("attempt 2", || async {
+        attrs(&b, &format!("{deliveries} .attempt"), "class")
+            .await
+            .len()
+            == 2
+    })
+    .await;
+    b.wait_for_text("#deliveries-status", "Attempt 2").await;
+    let newest = b.text(deliveries).await;
+    assert!(
+        newest.contains(&event_id) && newest.contains("204"),
+        "{newest}"
+    );
+    assert_eq!(b.text(&format!("{deliveries} .attempt")).await, "2");
+    let got = rx
+        .wait_until(Duration::from_secs(20), |got| got.len() == 2)
+        .await;
+    assert_eq!(got[1].webhook_id.as_deref(), Some(event_id.as_str()));
+    assert!(got[1].verified);
+    b.client
+        .execute(
+            "document.getElementById('webhook-detail').scrollIntoView({block: 'end'})",
+            vec![],
+        )
+        .await
+        .unwrap();
+    screenshot(&b, "dashboard-webhooks.png").await;
+
+    // Act + Assert: disable, then enable again.
+    b.click(&format!("{row} button.toggle")).await;
+    b.wait_for_text(&row, "Disabled").await;
+    let shown = s.get(&format!("/v1/webhooks/{hook_id}"), s.key()).await;
+    assert_eq!(shown.body["data"]["enabled"], false);
+    let focused = b
+        .client
+        .execute(
+            "return document.activeElement.closest('tr')?.dataset.id + ' ' + document.activeElement.textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        focused,
+        json!(format!("{hook_id} Enable")),
+        "focus stays on the toggle"
+    );
+    b.wait_until("retry to be off", || async {
+        b.find(&format!("{first} button.retry"))
+            .await
+            .is_enabled()
+            .await
+            .is_ok_and(|on| !on)
+    })
+    .await;
+    b.click(&format!("{row} button.toggle")).await;
+    b.wait_for_text(&row, "Enabled").await;
+    let shown = s.get(&format!("/v1/webhooks/{hook_id}"), s.key()).await;
+    assert_eq!(shown.body["data"]["enabled"], true);
+    // Enabling the one Gatehouse disabled clears its reason.
+    b.click(&format!("{down_row} button.toggle")).await;
+    b.wait_for_text(&down_row, "Enabled").await;
+    assert!(!b.text(&down_row).await.contains(reason));
+
+    // Act: create a webhook in the dashboard.
+    b.click("#create-webhook").await;
+    b.wait_until("the create dialog", || {
+        dialog_open(&b, "#create-webhook-dialog")
+    })
+    .await;
+    b.fill("#webhook-url", &rx.url("/hooks/created")).await;
+    b.click("#create-webhook-form button[type=submit]").await;
+    b.wait_for_text("#webhook-events-error", "Choose at least one event")
+        .await;
+    b.click("#create-webhook-form input[value=\"connection.created\"]")
+        .await;
+    b.click("#create-webhook-form button[type=submit]").await;
+
+    // Assert: its secret once, then never again.
+    let new_secret = b
+        .wait_for("#new-token")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the secret");
+    assert!(new_secret.starts_with("whsec_"), "{new_secret}");
+    assert!(b
+        .text("#token-modal")
+        .await
+        .contains("This secret will not be shown again."));
+    b.click("#token-done").await;
+    b.wait_until("the secret to leave the page", || async {
+        !b.exists("#new-token").await && !dialog_open(&b, "#token-modal").await
+    })
+    .await;
+    let listed = s.get("/v1/webhooks", s.key()).await;
+    let created = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["url"] == json!(rx.url("/hooks/created")))
+        .expect("the new webhook")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.wait_for_text(
+        &format!("#webhooks tr[data-id=\"{created}\"]"),
+        "connection.created",
+    )
+    .await;
+    b.wait_for_text("#webhook-detail-url", "/hooks/created")
+        .await;
+    b.wait_for_text("#deliveries tbody tr.empty", "No deliveries yet")
+        .await;
+    let page = page_source(&b).await;
+    assert!(!page.contains(&secret), "no signing secret in the page");
+    assert!(!page.contains(&new_secret), "no signing secret in the page");
+    assert!(!page.contains("whsec_"), "no signing secret in the page");
+
+    // A viewer: the list and the deliveries, no write controls.
+    let viewer = "hooks-viewer@example.com";
+    add_viewer(&s, viewer).await;
+    b.client.delete_all_cookies().await.unwrap();
+    browser_sign_in(&b, &s, viewer, DEV_PASSWORD).await;
+    b.click("#tab-webhooks").await;
+    b.wait_for_text(&row, "/hooks/dashboard").await;
+    assert!(!b.exists("#create-webhook").await);
+    assert!(!b.exists(&format!("{row} button.toggle")).await);
+    b.click(&format!("{row} button.url")).await;
+    b.wait_until("both attempts", || async {
+        b.find_all(deliveries).await.len() == 2
+    })
+    .await;
+    assert!(!b.exists("#deliveries button.retry").await);
     b.close().await;
 }

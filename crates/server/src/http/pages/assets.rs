@@ -48,8 +48,10 @@ const ASSETS: &[Asset] = &[
     asset!("dashboard.css", CSS),
     asset!("dashboard.js", JS),
     asset!("dashboard-apps.js", JS),
+    asset!("dashboard-audit.js", JS),
     asset!("dashboard-core.js", JS),
     asset!("dashboard-tokens.js", JS),
+    asset!("dashboard-webhooks.js", JS),
     asset!("favicon.svg", SVG),
     asset!("oauth2-callback.js", JS),
 ];

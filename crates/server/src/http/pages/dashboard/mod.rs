@@ -1,21 +1,28 @@
 //! `GET /`: the developer dashboard (SPEC §7).
 //!
 //! The server renders the shell only: who is signed in, the session's CSRF
-//! token (in `<meta name="csrf-token">`), the tabs, empty tables and the
-//! dialogs. `assets/dashboard.js` (an ES module importing `common.js`, the
-//! helpers it shares with the hosted page, and `dashboard-core.js`,
-//! `dashboard-tokens.js` and `dashboard-apps.js`) fills
-//! them from the management API with the session cookie, exactly as a
+//! token (in `<meta name="csrf-token">`), the tabs and write controls the
+//! user's scopes allow, empty tables and the dialogs. `assets/dashboard.js`
+//! (an ES module importing `common.js`, the helpers it shares with the
+//! hosted page, and `dashboard-core.js`, `dashboard-tokens.js`,
+//! `dashboard-apps.js`, `dashboard-audit.js` and `dashboard-webhooks.js`)
+//! fills them from the management API with the session cookie, exactly as a
 //! client holding a PAT would; the server never renders a token,
-//! credential or end-user secret into the page.
+//! credential, signing secret or end-user secret into the page. The token
+//! tabs are in `tokens.rs`, the audit tab in `audit.rs`, the webhook tab in
+//! `webhooks.rs`; the apps tab and the shared dialogs are here.
 //! No inline script or style: the CSP of
 //! [`crate::http::middleware::security`] forbids both.
 
 use axum::{routing::get, Router};
-use gatehouse_core::{Scope, ScopeSet};
+use gatehouse_core::Scope;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::{http::auth::SignedIn, state::AppState};
+
+mod audit;
+mod tokens;
+mod webhooks;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(page))
@@ -28,195 +35,9 @@ async fn page(signed_in: SignedIn) -> Markup {
     shell(&signed_in)
 }
 
-/// The scope matrix's rows: a resource, its read scope and its write scope.
-const SCOPE_ROWS: &[(&str, Option<Scope>, Option<Scope>)] = &[
-    ("Access keys", Some(Scope::KeysRead), Some(Scope::KeysWrite)),
-    ("Apps", Some(Scope::AppsRead), Some(Scope::AppsWrite)),
-    (
-        "Connections",
-        Some(Scope::ConnectionsRead),
-        Some(Scope::ConnectionsWrite),
-    ),
-    (
-        "Decrypted credentials",
-        None,
-        Some(Scope::ConnectionsReveal),
-    ),
-    ("Connect tokens", None, Some(Scope::ConnectWrite)),
-    (
-        "End users",
-        Some(Scope::EndUsersRead),
-        Some(Scope::EndUsersWrite),
-    ),
-    ("Audit log", Some(Scope::AuditRead), None),
-    (
-        "Webhooks",
-        Some(Scope::WebhooksRead),
-        Some(Scope::WebhooksWrite),
-    ),
-    (
-        "Projects",
-        Some(Scope::ProjectsRead),
-        Some(Scope::ProjectsWrite),
-    ),
-];
-
-/// One checkbox of the scope matrix: those beyond the user's role are
-/// disabled; the API's default (all held but `connections:reveal`) is
-/// pre-checked.
-fn scope_cell(scope: Option<Scope>, held: ScopeSet) -> Markup {
-    html! {
-        td {
-            @if let Some(scope) = scope {
-                @let has = held.contains(scope);
-                label.scope-option.disabled[!has] title=[(!has).then_some("Not in your role")] {
-                    input type="checkbox" name="scope" value=(scope.as_str())
-                        checked[has && scope != Scope::ConnectionsReveal] disabled[!has];
-                    code { (scope.as_str()) }
-                }
-            } @else {
-                span.none aria-hidden="true" { "—" }
-            }
-        }
-    }
-}
-
-/// Every scope of SPEC §3 as a resource × read/write matrix.
-fn scope_fieldset(held: ScopeSet) -> Markup {
-    html! {
-        fieldset.scopes {
-            legend { "Scopes" }
-            table.scope-matrix {
-                thead {
-                    tr {
-                        th scope="col" { "Resource" }
-                        th scope="col" { "Read" }
-                        th scope="col" { "Write" }
-                    }
-                }
-                tbody {
-                    @for (resource, read, write) in SCOPE_ROWS {
-                        tr {
-                            th scope="row" { (resource) }
-                            (scope_cell(*read, held))
-                            (scope_cell(*write, held))
-                        }
-                    }
-                }
-            }
-            p.hint {
-                code { "connections:reveal" } " reads decrypted credentials: give it only to the runtime that needs them. "
-                "A token can never do more than your role allows."
-            }
-        }
-    }
-}
-
-/// A `<select>` of expiry choices; the script turns the days into a time.
-fn expiry_field(id: &str) -> Markup {
-    html! {
-        div.field {
-            label for=(id) { "Expires" }
-            select.input id=(id) {
-                option value="" { "Never" }
-                option value="7" { "In 7 days" }
-                option value="30" { "In 30 days" }
-                option value="90" selected { "In 90 days" }
-                option value="365" { "In 1 year" }
-            }
-        }
-    }
-}
-
 /// A form-level error region, filled by the script from `error.details`.
 fn form_error(id: &str) -> Markup {
     html! { p.form-error id=(id) role="alert" tabindex="-1" hidden {} }
-}
-
-/// The "create a token" dialog of one tab.
-fn create_token_dialog(kind: &str, held: ScopeSet) -> Markup {
-    let is_key = kind == "token";
-    let title = if is_key {
-        "Create API token"
-    } else {
-        "Create personal access token"
-    };
-    html! {
-        dialog.dialog id={ "create-" (kind) "-dialog" } aria-labelledby={ "create-" (kind) "-title" } {
-            form.dialog-body id={ "create-" (kind) "-form" } novalidate {
-                h2 id={ "create-" (kind) "-title" } { (title) }
-                @if is_key {
-                    p.hint id="create-token-where" {}
-                } @else {
-                    p.hint { "Acts as you, with your role, on every project. For scripts and the CLI." }
-                }
-                (form_error(&format!("create-{kind}-error")))
-                div.field {
-                    label for={ (kind) "-name" } { "Name" }
-                    input.input id={ (kind) "-name" } name="name" type="text" maxlength="100"
-                        required autocomplete="off" placeholder=(if is_key { "e.g. Production backend" } else { "e.g. My laptop" })
-                        aria-describedby={ (kind) "-name-error" };
-                    p.field-error id={ (kind) "-name-error" } hidden {}
-                }
-                div.field-row {
-                    @if is_key {
-                        div.field {
-                            label for="token-reach" { "Access" }
-                            select.input id="token-reach" name="reach" {
-                                option value="environment" id="reach-environment" selected { "This environment" }
-                                option value="project" id="reach-project" { "Every environment of the project" }
-                                option value="organization" { "Organization: every project" }
-                            }
-                        }
-                    }
-                    (expiry_field(&format!("{kind}-expiry")))
-                }
-                (scope_fieldset(held))
-                p.field-error id={ (kind) "-scopes-error" } tabindex="-1" hidden {}
-                div.dialog-actions {
-                    button.btn.btn-secondary type="button" data-close { "Cancel" }
-                    button.btn.btn-primary type="submit" { "Create" }
-                }
-            }
-        }
-    }
-}
-
-/// One tab's list of tokens.
-fn token_panel(kind: &str, table_id: &str, title: &str, lede: &str, can_write: bool) -> Markup {
-    let is_key = kind == "token";
-    html! {
-        section.panel id={ "panel-" (table_id) } role="tabpanel" aria-labelledby={ "tab-" (table_id) }
-            hidden[!is_key] {
-            div.panel-head {
-                div {
-                    h2 id={ (table_id) "-heading" } tabindex="-1" { (title) }
-                    p.hint { (lede) }
-                }
-                @if can_write {
-                    button.btn.btn-primary type="button" id={ "create-" (kind) } { "Create token" }
-                }
-            }
-            p.status id={ (table_id) "-status" } role="status" aria-live="polite" {}
-            div.table-wrap {
-                table.data id=(table_id) aria-labelledby={ (table_id) "-heading" } {
-                    thead {
-                        tr {
-                            th scope="col" { "Name" }
-                            th scope="col" { "Token" }
-                            th scope="col" { "Scope" }
-                            @if is_key { th scope="col" { "Created by" } }
-                            th scope="col" { "Created" }
-                            th scope="col" { "Last used" }
-                            th scope="col" { "Status" }
-                            th scope="col" { span.visually-hidden { "Actions" } }
-                        }
-                    }
-                    tbody {}
-                }
-            }
-        }
-    }
 }
 
 fn apps_panel(can_write: bool) -> Markup {
@@ -296,11 +117,11 @@ fn shared_dialogs() -> Markup {
             div.dialog-body {
                 h2 id="token-modal-title" { "Your new token" }
                 p.callout id="token-warning" {
-                    strong { "This token will not be shown again." }
+                    strong id="token-warning-title" { "This token will not be shown again." }
                     " Copy it now and keep it somewhere safe, such as a secrets manager."
                 }
                 div.field {
-                    label for="new-token" { "Token" }
+                    label for="new-token" id="new-token-label" { "Token" }
                     div.copy-row id="new-token-slot" {
                         button.btn.btn-secondary type="button" id="copy-token" { "Copy" }
                     }
@@ -371,6 +192,9 @@ fn shell(s: &SignedIn) -> Markup {
     let held = s.principal.scopes;
     let can_write_keys = held.contains(Scope::KeysWrite);
     let can_write_apps = held.contains(Scope::AppsWrite);
+    let can_read_audit = held.contains(Scope::AuditRead);
+    let can_read_webhooks = held.contains(Scope::WebhooksRead);
+    let can_write_webhooks = can_read_webhooks && held.contains(Scope::WebhooksWrite);
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -423,7 +247,7 @@ fn shell(s: &SignedIn) -> Markup {
                 main.page id="main" tabindex="-1" {
                     div.page-head {
                         h1 { "Developer" }
-                        p.hint { "Tokens for your servers and scripts, and the apps your end users connect to." }
+                        p.hint { "Tokens for your servers and scripts, the apps your end users connect to, the audit log and webhooks." }
                     }
                     p.form-error id="page-error" role="alert" hidden {}
                     div.tabs role="tablist" aria-label="Developer" {
@@ -433,16 +257,25 @@ fn shell(s: &SignedIn) -> Markup {
                             span.narrow-only { "Personal tokens" }
                         }
                         button.tab type="button" role="tab" id="tab-apps" aria-controls="panel-apps" aria-selected="false" tabindex="-1" { "Apps" }
+                        @if can_read_audit {
+                            button.tab type="button" role="tab" id="tab-audit" aria-controls="panel-audit" aria-selected="false" tabindex="-1" { "Audit log" }
+                        }
+                        @if can_read_webhooks {
+                            button.tab type="button" role="tab" id="tab-webhooks" aria-controls="panel-webhooks" aria-selected="false" tabindex="-1" { "Webhooks" }
+                        }
                     }
-                    (token_panel("token", "tokens", "API tokens",
+                    (tokens::panel("token", "tokens", "API tokens",
                         "Access keys for servers and scripts, limited to an environment, a project or the organization.",
                         can_write_keys))
-                    (token_panel("pat", "pats", "Personal access tokens",
+                    (tokens::panel("pat", "pats", "Personal access tokens",
                         "Your own tokens. They act as you, with your role.", can_write_keys))
                     (apps_panel(can_write_apps))
+                    @if can_read_audit { (audit::panel()) }
+                    @if can_read_webhooks { (webhooks::panel(can_write_webhooks)) }
                 }
-                @if can_write_keys { (create_token_dialog("token", held)) }
-                @if can_write_keys { (create_token_dialog("pat", held)) }
+                @if can_write_keys { (tokens::create_dialog("token", held)) }
+                @if can_write_keys { (tokens::create_dialog("pat", held)) }
+                @if can_write_webhooks { (webhooks::create_dialog()) }
                 (shared_dialogs())
             }
         }
@@ -451,24 +284,74 @@ fn shell(s: &SignedIn) -> Markup {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
 
-    /// Every scope is offered, and `connections:reveal` is never pre-checked.
+    use gatehouse_core::{Reach, Role, ScopeSet};
+    use gatehouse_store::members::User;
+
+    use super::*;
+    use crate::service::principal::{CallerKind, Principal};
+
+    /// The shell of a session holding `scopes`.
+    fn shell_for(scopes: ScopeSet) -> String {
+        let principal = Principal {
+            kind: CallerKind::Session,
+            id: "ses_test".into(),
+            user_id: "usr_test".into(),
+            role: Some(Role::Viewer),
+            reach: Reach::organization("org_test"),
+            scopes,
+            credential: None,
+        };
+        let user = User {
+            id: "usr_test".into(),
+            organization_id: "org_test".into(),
+            email: "viewer@example.com".into(),
+            password_hash: String::new(),
+            role: Role::Viewer,
+            created_at: 0,
+            deleted_at: None,
+        };
+        shell(&SignedIn {
+            principal: Arc::new(principal),
+            user,
+            csrf: "csrf".into(),
+        })
+        .into_string()
+    }
+
+    /// The audit and webhook tabs follow the session's scopes: no tab
+    /// without the read scope, no write controls without the write scope.
     #[test]
-    fn scope_fieldset_offers_every_scope() {
-        let html = scope_fieldset(ScopeSet::all()).into_string();
-        for scope in Scope::ALL {
-            assert_eq!(
-                html.matches(&format!("value=\"{}\"", scope.as_str()))
-                    .count(),
-                1,
-                "{scope}"
-            );
+    fn tabs_follow_the_scopes() {
+        let all = shell_for(ScopeSet::all());
+        for id in [
+            "tab-audit",
+            "panel-audit",
+            "tab-webhooks",
+            "panel-webhooks",
+            "create-webhook",
+            "create-webhook-dialog",
+        ] {
+            assert!(all.contains(&format!("id=\"{id}\"")), "{id}");
         }
-        let reveal = html
-            .split("<label")
-            .find(|l| l.contains("connections:reveal"))
-            .unwrap_or_default();
-        assert!(!reveal.contains("checked"));
+        assert!(all.contains("data-can-write=\"true\""));
+
+        let read_only = shell_for(Role::Viewer.scopes());
+        assert!(read_only.contains("id=\"tab-audit\""));
+        assert!(read_only.contains("id=\"tab-webhooks\""));
+        assert!(!read_only.contains("create-webhook"));
+        assert!(!read_only.contains("data-can-write"));
+
+        let neither = shell_for(
+            ScopeSet::all()
+                .without(Scope::AuditRead)
+                .without(Scope::WebhooksRead),
+        );
+        for id in ["audit", "webhooks"] {
+            assert!(!neither.contains(&format!("id=\"tab-{id}\"")), "{id}");
+            assert!(!neither.contains(&format!("id=\"panel-{id}\"")), "{id}");
+        }
+        assert!(neither.contains("id=\"tab-apps\""));
     }
 }
