@@ -13,6 +13,8 @@
 #[path = "common/browser.rs"]
 mod browser;
 mod common;
+#[path = "common/login.rs"]
+mod login;
 #[path = "common/webhooks.rs"]
 mod receiver;
 
@@ -22,8 +24,9 @@ use browser::{Browser, DESKTOP, PHONE};
 use common::{Backend, TestData, TestServer};
 use gatehouse::config::{OAuth2ProviderConfig, SettingsInput};
 use gatehouse_core::oauth2::ProviderTarget;
+use login::{form_body, login_form, no_redirects, post_login, set_cookie};
 use receiver::Receiver;
-use reqwest::{header, redirect::Policy, Method, StatusCode};
+use reqwest::{header, Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
@@ -40,62 +43,6 @@ async fn screenshot(b: &Browser, name: &str) {
     if let Some(dir) = screenshot_dir() {
         b.screenshot(&dir.join(name)).await;
     }
-}
-
-/// An HTTP client that shows redirects instead of following them.
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// `name=value` of the `Set-Cookie` for `name`, and the whole header.
-fn set_cookie(headers: &header::HeaderMap, name: &str) -> Option<(String, String)> {
-    headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| {
-            let pair = v.split(';').next().unwrap_or_default().to_string();
-            (pair, v.to_string())
-        })
-}
-
-fn form_body(fields: &[(&str, &str)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in fields {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
-/// `GET /login`: the form's CSRF cookie (`name=value`) and hidden field.
-async fn login_form(http: &reqwest::Client, base: &str) -> (String, String) {
-    let r = http.get(format!("{base}/login")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let (cookie, _) = set_cookie(r.headers(), "gh_login_csrf").expect("a login CSRF cookie");
-    let html = r.text().await.unwrap();
-    let start = html.find(r#"name="csrf" value=""#).expect("a csrf field") + 19;
-    let field = html[start..].split('"').next().unwrap().to_string();
-    (cookie, field)
-}
-
-/// `POST /login` as a browser form would send it.
-async fn post_login(
-    http: &reqwest::Client,
-    base: &str,
-    cookie: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    http.post(format!("{base}/login"))
-        .header(header::COOKIE, cookie)
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(form_body(fields))
-        .send()
-        .await
-        .unwrap()
 }
 
 /// Signs in over HTTP: the session's `gh_session=…` and the whole header.
