@@ -1,5 +1,7 @@
 //! Server-made ids: a resource prefix, `_`, and a lowercase ULID, so ids
-//! sort by creation time and reveal nothing else.
+//! sort by creation time and reveal nothing else. Within one process the
+//! ULIDs are monotonic, so ids made in the same millisecond still sort in
+//! the order they were made (newest-first lists and cursors rely on it).
 
 use std::fmt;
 
@@ -61,7 +63,15 @@ impl fmt::Display for IdKind {
 
 /// A new id of the given kind, e.g. `key_01jd7m0z8k3q4w5e6r7t8y9u0i`.
 pub fn new_id(kind: IdKind) -> String {
-    let ulid = ulid::Ulid::new().to_string().to_ascii_lowercase();
+    static GENERATOR: std::sync::Mutex<ulid::Generator> =
+        std::sync::Mutex::new(ulid::Generator::new());
+    let next = GENERATOR
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .generate()
+        // 2^80 ids in one millisecond: fall back to a random one.
+        .unwrap_or_else(|_| ulid::Ulid::new());
+    let ulid = next.to_string().to_ascii_lowercase();
     format!("{}_{}", kind.prefix(), ulid)
 }
 
@@ -86,6 +96,15 @@ mod tests {
         assert!(a.starts_with("key_"));
         assert!(has_kind(&a, IdKind::AccessKey));
         assert!(!has_kind(&a, IdKind::Project));
-        assert!(a < b);
+                assert!(a < b);
+    }
+
+    /// Ids made in the same millisecond sort in the order they were made.
+    #[test]
+    fn ids_in_one_millisecond_keep_their_order() {
+        let ids: Vec<String> = (0..1000).map(|_| new_id(IdKind::Event)).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
     }
 }
