@@ -226,7 +226,10 @@ impl From<&User> for MemberView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActorView {
-    /// `access_key`, `personal_access_token`, `session` or `system`
+        /// `access_key`, `personal_access_token`, `session` (a dashboard user),
+    /// `user` (signing in), `end_user` (through a connect token), `public`
+    /// (a public app's anonymous caller), `anonymous` (a failed sign-in) or
+    /// `system` (Gatehouse itself)
     pub kind: String,
     pub id: String,
 }
