@@ -96,7 +96,7 @@ mod tests {
         assert!(a.starts_with("key_"));
         assert!(has_kind(&a, IdKind::AccessKey));
         assert!(!has_kind(&a, IdKind::Project));
-                assert!(a < b);
+        assert!(a < b);
     }
 
     /// Ids made in the same millisecond sort in the order they were made.

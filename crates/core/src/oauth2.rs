@@ -290,6 +290,8 @@ pub enum CallbackProblem {
     MissingCode,
     #[error("The provider could not be reached to finish signing in. Try again.")]
     ExchangeFailed,
+    #[error("This requirement is already connected; this link can only connect one that is not. Nothing was changed.")]
+    AlreadyConnected,
 }
 
 impl CallbackProblem {
@@ -323,6 +325,7 @@ impl CallbackProblem {
             Self::WrongIssuer => "wrong_issuer",
             Self::MissingCode => "missing_code",
             Self::ExchangeFailed => "exchange_failed",
+            Self::AlreadyConnected => "already_connected",
         }
     }
 }

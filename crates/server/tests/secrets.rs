@@ -76,7 +76,8 @@ async fn exercise(s: &TestServer) -> Vec<String> {
     }
     assert_eq!(s.get("/v1/tokens/me", &key).await.status, StatusCode::OK);
     // A bad token in a request must not be logged either.
-    let bad = format!("{}x", &b.key[..b.key.len() - 1]);
+    let last = if b.key.ends_with('x') { 'y' } else { 'x' };
+    let bad = format!("{}{last}", &b.key[..b.key.len() - 1]);
     assert_eq!(
         s.get("/v1/tokens/me", &bad).await.status,
         StatusCode::UNAUTHORIZED

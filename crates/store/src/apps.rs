@@ -77,10 +77,19 @@ impl Store {
         Ok(())
     }
 
-    /// A live app by id.
+    /// A live app by id, whose environment (and so project) is live too:
+    /// deleting a project cuts its apps off.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn app(&self, id: &str) -> Result<Option<App>> {
-        let q = format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1 AND deleted_at IS NULL");
+        let columns = APP_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let q = format!(
+            "SELECT {columns} FROM apps a JOIN environments e ON e.id = a.environment_id \
+             WHERE a.id = $1 AND a.deleted_at IS NULL AND e.deleted_at IS NULL"
+        );
         Ok(on_pool!(self, |p| sqlx::query_as(&q)
             .bind(id)
             .fetch_optional(p)

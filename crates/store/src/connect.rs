@@ -74,6 +74,15 @@ impl Holding for ConnectionRow {
     }
 }
 
+/// What [`Store::replace_connection`] may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Whatever is there.
+    Any,
+    /// Only a connection that is not active (expired, revoked).
+    NotActive,
+}
+
 /// One end user in a listing.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndUserSummary {
@@ -197,26 +206,33 @@ impl Store {
         }))
     }
 
-    /// Stores `row`, replacing whatever the user had for the same
-    /// requirement, and records that the user uses the app, in one
-    /// transaction. Returns the replaced row's id.
+    /// Stores `row`, replacing what the user had for the same requirement
+    /// (with [`Replace::NotActive`], only one that is not active: an active
+    /// one makes this a `Conflict` on `requirement`), and records that the
+    /// user uses the app, in one transaction. Returns the replaced row's
+    /// id.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn replace_connection(
         &self,
         row: &ConnectionRow,
+        replace: Replace,
         effects: &Effects,
     ) -> Result<Option<String>> {
+        let delete = match replace {
+            Replace::Any => "DELETE FROM connections WHERE environment_id = $1 AND app_id = $2 AND user_id = $3 \
+                             AND requirement_name = $4 RETURNING id",
+            Replace::NotActive => "DELETE FROM connections WHERE environment_id = $1 AND app_id = $2 AND user_id = $3 \
+                                   AND requirement_name = $4 AND status <> 'active' RETURNING id",
+        };
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            let old: Option<String> = sqlx::query_scalar(
-                "DELETE FROM connections WHERE environment_id = $1 AND app_id = $2 AND user_id = $3 AND requirement_name = $4 RETURNING id",
-            )
-            .bind(&row.environment_id)
-            .bind(&row.app_id)
-            .bind(&row.user_id)
-            .bind(&row.requirement_name)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let old: Option<String> = sqlx::query_scalar(delete)
+                .bind(&row.environment_id)
+                .bind(&row.app_id)
+                .bind(&row.user_id)
+                .bind(&row.requirement_name)
+                .fetch_optional(&mut *tx)
+                .await?;
             sqlx::query(&format!(
                 "INSERT INTO connections ({CONNECTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
             ))

@@ -85,6 +85,9 @@ pub struct FlowRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// Started with an add-only connect token (minted without an access
+    /// key): it may not replace an active connection.
+    pub add_only: bool,
 }
 
 impl std::fmt::Debug for FlowRow {
@@ -126,7 +129,7 @@ const PROVIDER_COLUMNS: &str = "id, organization_id, project_id, environment_id,
 const PROVIDER_UNIQUE: &[(&str, &str)] = &[("target", "target"), ("name", "name")];
 
 const FLOW_COLUMNS: &str = "id, state_hash, environment_id, app_id, user_id, requirement_id, requirement_name, kind, target, \
-     provider_ref, verifier_sealed, master_key_id, created_at, expires_at, consumed_at";
+          provider_ref, verifier_sealed, master_key_id, created_at, expires_at, consumed_at, add_only";
 
 impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
@@ -281,7 +284,7 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn create_flow(&self, f: &FlowRow) -> Result<()> {
         let q = format!(
-            "INSERT INTO oauth2_flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+                        "INSERT INTO oauth2_flows ({FLOW_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         );
         on_pool!(self, |p| {
             sqlx::query(&q)
@@ -300,6 +303,7 @@ impl Store {
                 .bind(f.created_at)
                 .bind(f.expires_at)
                 .bind(f.consumed_at)
+                .bind(f.add_only)
                 .execute(p)
                 .await
                 .map_err(unique(&[("state_hash", "state")]))?;

@@ -39,6 +39,11 @@ pub struct ConnectClaims {
     /// Where the hosted page sends the end user when done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<String>,
+    /// The access key that minted the token: the token dies with it. None
+    /// for a public app's token minted without a key, which may only fill
+    /// requirements that have no active connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted_by: Option<String>,
 }
 
 /// Why a connect token was refused. [`VerifyError::reason`] is a short

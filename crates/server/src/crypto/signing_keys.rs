@@ -382,6 +382,7 @@ mod tests {
             exp: now + 3600,
             jti: "jti-1".into(),
             redirect_url: Some("https://app.example.com/done".into()),
+            minted_by: Some("key_1".into()),
         }
     }
 

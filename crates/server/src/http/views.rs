@@ -226,7 +226,7 @@ impl From<&User> for MemberView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActorView {
-        /// `access_key`, `personal_access_token`, `session` (a dashboard user),
+    /// `access_key`, `personal_access_token`, `session` (a dashboard user),
     /// `user` (signing in), `end_user` (through a connect token), `public`
     /// (a public app's anonymous caller), `anonymous` (a failed sign-in) or
     /// `system` (Gatehouse itself)

@@ -24,7 +24,7 @@ pub struct Origin {
 /// Who did something.
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {
-        /// `access_key`, `personal_access_token`, `session`, `user`,
+    /// `access_key`, `personal_access_token`, `session`, `user`,
     /// `end_user`, `public`, `anonymous` or `system`.
     pub kind: &'a str,
     pub id: &'a str,

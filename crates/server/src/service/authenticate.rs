@@ -107,6 +107,17 @@ pub async fn connect_token(svc: &Services, token: &str) -> ApiResult<Arc<Connect
     if svc.store().connect_token_revoked(&claims.jti).await? {
         return Err(ApiError::Unauthorized("revoked"));
     }
+    if let Some(key_id) = &claims.minted_by {
+        // Revoking the key kills its tokens (an expiry after a rotation
+        // does not): the key's revocation drops every cached token.
+        let key = svc
+            .store()
+            .credential(gatehouse_core::TokenKind::AccessKey, key_id)
+            .await?;
+        if key.is_none_or(|k| k.credential.revoked_at.is_some()) {
+            return Err(ApiError::Unauthorized("revoked"));
+        }
+    }
     if let Some(at) = svc
         .store()
         .end_user_revoked_at(&claims.environment_id, &claims.user_id)

@@ -10,7 +10,11 @@ use gatehouse_core::{
     validate::BLANK,
     ConnectionKind, ConnectionStatus, IdKind,
 };
-use gatehouse_store::{apps::App, connect::ConnectionRow, effects::OutboxEvent};
+use gatehouse_store::{
+    apps::App,
+    connect::{ConnectionRow, Replace},
+    effects::OutboxEvent,
+};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -76,6 +80,17 @@ async fn find_requirement(
         .into_iter()
         .find(|r| r.id == id)
         .ok_or(ApiError::NotFound)
+}
+
+/// Whether the token's user has an active connection or account for the
+/// requirement `name`.
+pub async fn has_active(svc: &Services, c: &ConnectPrincipal, name: &str) -> ApiResult<bool> {
+    Ok(svc
+        .store()
+        .connections_for_app(&c.app.environment_id, &c.app.id, &c.claims.user_id)
+        .await?
+        .iter()
+        .any(|h| h.requirement_name == name && h.status == ConnectionStatus::Active))
 }
 
 fn end_user(c: &ConnectPrincipal) -> (String, &'static str) {
@@ -165,8 +180,21 @@ pub async fn submit_credentials(
     )
     .announce(events::of_connection("connection.created", &row));
     effects.outbox.extend(completion(svc, &c.app, &row).await?);
-    svc.store().replace_connection(&row, &effects).await?;
-    Ok(())
+    let replace = if c.may_replace() {
+        Replace::Any
+    } else {
+        Replace::NotActive
+    };
+    match svc
+        .store()
+        .replace_connection(&row, replace, &effects)
+        .await
+    {
+        Err(gatehouse_store::StoreError::Conflict { .. }) if replace == Replace::NotActive => {
+            Err(ConnectPrincipal::add_only_refusal())
+        }
+        other => other.map(|_| ()).map_err(Into::into),
+    }
 }
 
 /// `requirements.completed`, when storing `row` turns its user's status
@@ -208,6 +236,9 @@ pub async fn disconnect(
     id: &str,
 ) -> ApiResult<()> {
     let requirement = find_requirement(svc, c, id).await?;
+    if !c.may_replace() && has_active(svc, c, &requirement.name).await? {
+        return Err(ConnectPrincipal::add_only_refusal());
+    }
     let (actor_id, kind) = end_user(c);
     let reach = c.reach();
     svc.store()

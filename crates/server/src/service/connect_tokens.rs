@@ -104,6 +104,7 @@ pub async fn mint(
         exp: now + ttl,
         jti: ulid::Ulid::new().to_string().to_ascii_lowercase(),
         redirect_url: redirect_url.map(RedirectUrl::into_inner),
+        minted_by: caller.key.as_ref().map(|k| k.id.clone()),
     };
     let token = svc.signing().sign(&claims).await?;
     let actor = match &caller.key {

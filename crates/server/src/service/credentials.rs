@@ -328,6 +328,10 @@ pub async fn revoke(
         .await?
     {
         svc.forget_credential(&record.credential.token_hash).await;
+        if kind == TokenKind::AccessKey {
+            // The connect tokens the key minted die with it.
+            svc.forget_all_connect_tokens().await;
+        }
     }
     Ok(())
 }

@@ -185,6 +185,13 @@ impl Services {
         self.announce("connect").await;
     }
 
+    /// Drops every cached connect token on every node (an access key that
+    /// minted some was revoked).
+    pub async fn forget_all_connect_tokens(&self) {
+        self.connect_token_cache().invalidate_all();
+        self.announce("connect").await;
+    }
+
     /// Drops one cached connect token here and every cached connect token
     /// on other nodes.
     pub async fn forget_connect_token(&self, token_hash: &[u8; 32]) {

@@ -204,6 +204,21 @@ impl ConnectPrincipal {
     pub fn reach(&self) -> Reach {
         app_reach(&self.app)
     }
+
+    /// Whether the token may replace or delete an active connection: only
+    /// one minted with an access key. Anyone can mint a public app's token
+    /// for any user id, so such a token may only fill what is empty.
+    pub fn may_replace(&self) -> bool {
+        self.claims.minted_by.is_some()
+    }
+
+    /// The 403 of an add-only token touching an active connection.
+    pub fn add_only_refusal() -> crate::error::ApiError {
+        crate::error::ApiError::forbidden(
+            "token",
+            "this connect token was minted without an access key: it can connect a requirement that has no active connection, but replacing or deleting one needs a token minted with an access key",
+        )
+    }
 }
 
 /// The reach of an app: its environment.

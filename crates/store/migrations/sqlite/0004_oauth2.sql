@@ -48,7 +48,10 @@ CREATE TABLE oauth2_flows (
     master_key_id TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
-    consumed_at BIGINT
+        consumed_at BIGINT,
+    -- Started with a connect token minted without an access key: may only
+    -- fill a requirement that has no active connection.
+    add_only BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX oauth2_flows_expiry ON oauth2_flows (expires_at);
 

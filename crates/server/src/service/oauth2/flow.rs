@@ -14,7 +14,7 @@ use gatehouse_core::{
     ConnectionKind, ConnectionStatus, IdKind,
 };
 use gatehouse_store::{
-    connect::ConnectionRow,
+    connect::{ConnectionRow, Replace},
     oauth::{Consumed, FlowRow},
 };
 use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, Scope};
@@ -129,6 +129,9 @@ pub async fn authorize(
     route: Route,
 ) -> ApiResult<String> {
     let (requirement, target) = requirement_target(svc, c, id, route).await?;
+    if !c.may_replace() && crate::service::connect::has_active(svc, c, &requirement.name).await? {
+        return Err(crate::service::principal::ConnectPrincipal::add_only_refusal());
+    }
     let provider = providers::for_target(svc, &c.app.environment_id, &target)
         .await?
         .ok_or_else(|| {
@@ -179,6 +182,7 @@ pub async fn authorize(
         created_at: now,
         expires_at: now + FLOW_TTL_MS,
         consumed_at: None,
+        add_only: !c.may_replace(),
     };
     svc.store().create_flow(&flow).await?;
     let mut request = client
@@ -372,8 +376,21 @@ async fn complete(svc: &Services, query: CallbackQuery, origin: &Origin) -> Resu
         Ok(done) => effects.outbox.extend(done),
         Err(e) => return Err(internal(e)),
     }
-    if let Err(e) = svc.store().replace_connection(&row, &effects).await {
-        return Err(internal(e.into()));
+    let replace = if flow.add_only {
+        Replace::NotActive
+    } else {
+        Replace::Any
+    };
+    match svc
+        .store()
+        .replace_connection(&row, replace, &effects)
+        .await
+    {
+        Ok(_) => {}
+        Err(gatehouse_store::StoreError::Conflict { .. }) if flow.add_only => {
+            return Err(failed(CallbackProblem::AlreadyConnected).await);
+        }
+        Err(e) => return Err(internal(e.into())),
     }
     Ok(Linked {
         requirement_id: flow.requirement_id,
