@@ -177,7 +177,12 @@ fn shared_dialogs() -> Markup {
                         option value="private" selected { "Private: callers need an access key" }
                         option value="public" { "Public: anyone can mint connect tokens" }
                     }
-                    p.hint id="app-access-hint" { "Who may call the app's hostname." }
+                                        p.hint id="app-access-hint" {
+                        "Who may call the app's hostname. On a public app anyone can mint a connect token for any user id: "
+                        "such a token can connect a requirement that is not connected yet, but cannot replace or delete a "
+                        "user's connection (that needs a token your backend mints with an access key). Make an app public only "
+                        "when its users' ids are not secret-worthy and a stranger adding a first connection for one is harmless."
+                    }
                 }
                 div.dialog-actions {
                     button.btn.btn-secondary type="button" data-close { "Cancel" }
