@@ -57,8 +57,43 @@ pub fn prepare_data_dir(config: &Config) -> anyhow::Result<MasterKey> {
     MasterKey::load_or_create(config.master_key.as_ref(), &config.master_key_file)
 }
 
+/// Creates a SQLite database file 0600 before SQLite does (it would follow
+/// the umask), and narrows an existing one to 0600; SQLite gives its WAL
+/// and shared-memory files the database file's mode.
+fn private_sqlite_file(database_url: &str) -> anyhow::Result<()> {
+    let Some(rest) = database_url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(':') {
+        return Ok(()); // in memory
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("creating the database file {path}"))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {path} private (0600)"))?;
+        for suffix in ["-wal", "-shm"] {
+            let side = format!("{path}{suffix}");
+            if std::path::Path::new(&side).exists() {
+                std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("making {side} private (0600)"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Opens (and migrates) the configured database.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    private_sqlite_file(&config.database_url)?;
     Store::open(&config.database_url).await.with_context(|| {
         format!(
             "opening the {} database",

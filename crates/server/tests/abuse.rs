@@ -107,3 +107,64 @@ async fn unknown_tokens_are_remembered() {
         .await
         .unwrap();
 }
+
+/// `/metrics` answers on the management host only, behind `metrics_token`
+/// when one is set; an id that is not UTF-8 gets the envelope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_path_rejections() {
+    let token = "metrics-token-0123456789";
+    let s = TestServer::start_with(common::TestData::new(Backend::Sqlite).await, |c| {
+        c.metrics_token = Some(token.to_string().into());
+    })
+    .await;
+    let metrics = |t: Option<&'static str>| s.call(Method::GET, "/metrics", t, None);
+    assert_eq!(metrics(None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        metrics(Some("wrong-token-0123456789")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let ok = metrics(Some(token)).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(ok.text.contains("gatehouse_http_requests_total"));
+
+    let sandbox = s.boot().sandbox_id.clone();
+    let (_, host) = s
+        .deploy_app(&sandbox, "Metrics host", "public", serde_json::json!([]))
+        .await;
+    let on_app = s
+        .call_host(&host, Method::GET, "/metrics", Some(token), None)
+        .await;
+    assert_eq!(on_app.status, StatusCode::NOT_FOUND, "{}", on_app.text);
+    assert_eq!(on_app.error_code(), "not_found");
+
+    let bad = s.get("/v1/access-keys/%FF%FE", s.key()).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert_eq!(bad.error_code(), "bad_request");
+    assert!(
+        bad.detail("path").unwrap().contains("UTF-8"),
+        "{}",
+        bad.text
+    );
+}
+
+/// The SQLite file is private (0600) even when the data dir already
+/// exists, and an existing one is narrowed to 0600.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = common::TestData::new(Backend::Sqlite).await;
+    let db = data.dir.path().join("gatehouse.db");
+    let s = TestServer::start_with(data.clone(), |_| {}).await;
+    assert_eq!(s.get("/v1/tokens/me", s.key()).await.status, StatusCode::OK);
+    for file in [db.clone(), data.dir.path().join("gatehouse.db-wal")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
+    s.stop().await;
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let again = TestServer::start_with(data.clone(), |_| {}).await;
+    let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    again.stop().await;
+}

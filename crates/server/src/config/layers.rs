@@ -7,7 +7,7 @@
 use std::{collections::HashMap, net::SocketAddr, path::Path, path::PathBuf};
 
 use anyhow::{bail, Context};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
@@ -41,6 +41,7 @@ pub struct RawConfig {
     pub request_timeout_seconds: Option<TomlScalar>,
     pub idle_timeout_seconds: Option<TomlScalar>,
     pub max_connections: Option<TomlScalar>,
+    pub metrics_token: Option<SecretString>,
     pub allow_private_webhook_targets: Option<TomlScalar>,
     pub webhook_retry_schedule_seconds: Option<ScheduleValue>,
     /// File only.
@@ -74,6 +75,7 @@ pub const SCALAR_KEYS: &[&str] = &[
     "request_timeout_seconds",
     "idle_timeout_seconds",
     "max_connections",
+    "metrics_token",
     "allow_private_webhook_targets",
     "webhook_retry_schedule_seconds",
 ];
@@ -292,6 +294,12 @@ impl RawConfig {
                 1,
                 1_000_000,
             )?,
+            metrics_token: match self.metrics_token {
+                Some(t) if t.expose_secret().len() < 16 => {
+                    bail!("invalid metrics_token: must be at least 16 characters")
+                }
+                other => other,
+            },
             audit_retention_days: number(
                 "audit_retention_days",
                 self.audit_retention_days,

@@ -57,6 +57,8 @@ pub struct Config {
     pub idle_timeout_seconds: u64,
     /// Open connections at most; past it, new ones get a 503.
     pub max_connections: usize,
+    /// When set, `/metrics` needs `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<SecretString>,
     /// Audit events older than this many days are pruned.
     pub audit_retention_days: u32,
     /// Whether webhook targets may be loopback or private addresses.

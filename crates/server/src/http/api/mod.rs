@@ -30,7 +30,7 @@ use crate::{
 pub fn management_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(ops::routes())
-        .merge(ops::openapi_routes())
+        .merge(ops::management_ops_routes())
         .merge(tokens::routes())
         .merge(access_keys::routes())
         .merge(personal_access_tokens::routes())

@@ -1,6 +1,6 @@
 //! Operational routes, answered on every host: `/healthz`, `/readyz`,
-//! `/metrics`, `/.well-known/jwks.json`; and `/openapi.json` on the
-//! management surface.
+//! `/.well-known/jwks.json`; and on the management surface only
+//! `/openapi.json` and `/metrics` (behind `metrics_token` when set).
 
 use std::sync::Arc;
 
@@ -24,13 +24,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
         .routes(routes!(jwks))
 }
 
-/// `/openapi.json` (management surface only).
-pub fn openapi_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(openapi))
+/// `/openapi.json` and `/metrics` (management surface only).
+pub fn management_ops_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(openapi))
+        .routes(routes!(metrics))
 }
 
 /// The public keys that verify connect tokens (RFC 7517), including retired
@@ -69,10 +70,28 @@ pub async fn readyz(State(svc): State<Services>) -> Response {
     }
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus metrics")))]
+/// Prometheus text exposition. With `metrics_token` set, only for
+/// `Authorization: Bearer <metrics_token>`.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus metrics"), (status = 401, body = crate::http::openapi::ErrorEnvelope)))]
 #[tracing::instrument(level = "debug", skip_all)]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(expected) = &state.config().metrics_token {
+        use secrecy::ExposeSecret;
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !crate::crypto::tokens::same(sent, expected.expose_secret()) {
+            let reason = if sent.is_empty() {
+                "missing"
+            } else {
+                "unknown"
+            };
+            return crate::error::ApiError::Unauthorized(reason).into_response();
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics().render(),

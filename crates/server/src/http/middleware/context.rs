@@ -62,6 +62,11 @@ pub async fn request_context(
         next.run(req).instrument(span.clone()).await
     };
 
+    if response.status() == StatusCode::BAD_REQUEST && is_plain_text(&response) {
+        // A framework rejection of the path (e.g. invalid UTF-8 in an id):
+        // its short message, in the envelope.
+        response = path_rejection(response).await;
+    }
     if response.status() == StatusCode::REQUEST_TIMEOUT && !is_json(&response) {
         // The body may be half read: the connection cannot be reused.
         response = ApiError::RequestTimeout.into_response();
@@ -151,6 +156,29 @@ fn declares_body(headers: &HeaderMap) -> bool {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|n| n > 0)
+}
+
+fn is_plain_text(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/plain"))
+}
+
+/// A plain-text 400 from axum's path extractor as the SPEC §2 envelope,
+/// `{"path": "<what is wrong>"}`.
+async fn path_rejection(response: Response) -> Response {
+    let text = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let reason = text.strip_prefix("Invalid URL: ").unwrap_or(&text).trim();
+    let reason = if reason.is_empty() {
+        "is not valid"
+    } else {
+        reason
+    };
+    ApiError::field("path", reason.chars().take(200).collect::<String>()).into_response()
 }
 
 fn is_json(response: &Response) -> bool {
