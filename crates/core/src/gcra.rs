@@ -79,6 +79,19 @@ pub fn add(quota: Quota, tat: u64, now: u64, count: u64) -> u64 {
         .saturating_add(quota.period.saturating_mul(count))
 }
 
+/// The TAT of a key whose quota changed from `from` to `to` (an
+/// environment's own limit was set or cleared): the requests it has
+/// outstanding stay outstanding, each now worth the new `T`, and never
+/// more than a whole new window.
+pub fn rescale(from: Quota, to: Quota, tat: u64, now: u64) -> u64 {
+    if from.period == to.period || tat <= now {
+        return tat;
+    }
+    let ahead = u128::from(tat - now) * u128::from(to.period) / u128::from(from.period);
+    let ahead = u64::try_from(ahead).unwrap_or(u64::MAX).min(to.capacity());
+    now.saturating_add(ahead)
+}
+
 /// The state of a key whose TAT is `tat`, seen at `now`, as an outcome
 /// with the given verdict (`r`, `t`, and when refused `Retry-After`).
 pub fn view(quota: Quota, tat: u64, now: u64, allowed: bool) -> Outcome {
@@ -177,6 +190,21 @@ mod tests {
             assert!(check(q, after, now).allowed, "{limit}/{window}");
             assert!(!check(q, add(q, 0, now, u64::from(limit)), now).allowed);
         }
+    }
+
+    /// A new quota keeps the count of outstanding requests: 2 of 2 per
+    /// minute used leaves 3 of 5 per minute; lowering it caps at full.
+    #[test]
+    fn rescaling_keeps_the_count() {
+        let (two, five) = (Quota::new(2, 60), Quota::new(5, 60));
+        let now = 100 * S;
+        let tat = add(two, 0, now, 2);
+        let o = check(five, rescale(two, five, tat, now), now);
+        assert!(o.allowed);
+        assert_eq!(o.remaining, 2);
+        let full = add(five, 0, now, 5);
+        assert_eq!(rescale(five, two, full, now), now + two.capacity());
+        assert_eq!(rescale(two, two, tat, now), tat);
     }
 
     fn quota() -> impl Strategy<Value = Quota> {

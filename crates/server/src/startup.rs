@@ -1,7 +1,8 @@
 //! Building and running the service: open storage, bootstrap on first
 //! start, bind, serve until a shutdown signal, then flush what is pending;
 //! and the background tasks of a running node (batched `last_used_at`
-//! writes, other nodes' cache invalidations, signing-key reloads).
+//! writes, other nodes' cache invalidations, signing-key reloads, the rate
+//! limits' overrides and Redis flushes).
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -17,6 +18,7 @@ use crate::{
     http,
     service::{
         bootstrap::{self, InitError, InitOutput},
+        limits::Limiter,
         oauth2::{client::ProviderHttp, tokens::run_refresher},
         Parts, Services,
     },
@@ -101,6 +103,8 @@ impl App {
         };
         let keyring = Keyring::for_config(&master, &config)?;
         let signing = SigningKeys::load_or_create(&store, &keyring).await?;
+        let limits = Limiter::new(config.rate_limits.clone(), config.redis_url.as_deref())?;
+        limits.reload_overrides(&store).await;
         let services = Services::new(Parts {
             config,
             store,
@@ -108,6 +112,7 @@ impl App {
             signing,
             catalog,
             oauth2_http: ProviderHttp::new().context("building the OAuth2 HTTP client")?,
+            limits,
         });
         let state = AppState::new(services, telemetry::metrics_handle());
         Ok(Self {
@@ -151,6 +156,10 @@ impl App {
         };
         let listener_task = spawn_invalidation_listener(state.clone()).await;
         let refresher = tokio::spawn(run_refresher(state.services().clone()));
+        let limiter = {
+            let svc = state.services().clone();
+            tokio::spawn(async move { svc.limits().run(svc.store().clone()).await })
+        };
         let key_reloader = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -182,6 +191,8 @@ impl App {
         flusher.abort();
         key_reloader.abort();
         refresher.abort();
+        limiter.abort();
+        state.limits().leave().await;
         if let Some(task) = listener_task {
             task.abort();
         }
