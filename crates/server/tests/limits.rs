@@ -427,6 +427,50 @@ async fn environment_override_rules(backend: Backend) {
     s.stop().await;
 }
 
+/// An environment's own limit set on one node applies on another within a
+/// second (PostgreSQL `NOTIFY`), not only at the periodic reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn override_reaches_other_nodes() {
+    let data = TestData::new(Backend::Postgres).await;
+    let a = TestServer::start_with(data.clone(), |_| {}).await;
+    let b = TestServer::start_with(data.clone(), |_| {}).await;
+    let sandbox = a.boot().sandbox_id.clone();
+    let (_, key) = a
+        .create_key(a.key(), json!({"name": "s", "environment_id": sandbox}))
+        .await;
+    let environment_q = |r: &Reply| {
+        policies(&r.headers)
+            .into_iter()
+            .find(|(name, _, _)| name == "environment")
+            .map(|(_, q, _)| q)
+    };
+    assert_eq!(
+        environment_q(&b.get("/v1/tokens/me", &key).await),
+        Some(3000)
+    );
+
+    let r = a
+        .patch(
+            &format!("/v1/environments/{sandbox}"),
+            a.key(),
+            json!({"rate_limit": {"limit": 50, "window_seconds": 10}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        seen = environment_q(&b.get("/v1/tokens/me", &key).await);
+        if seen == Some(50) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(seen, Some(50), "node B applies the new limit within 1 s");
+    b.stop().await;
+    a.stop().await;
+}
+
 /// `POST /v1/connect/tokens` is limited per (app, user_id): a third token
 /// for one user in the window is 429, another user still gets one, and a
 /// refused body (400) is not counted against the user.
