@@ -1,9 +1,10 @@
-//! Gatehouse's domain: token formats, ids, scopes, roles, reach and the
-//! validated value types the rest of the service works with. Nothing here
-//! performs I/O.
+//! Gatehouse's domain: token formats, ids, scopes, roles, reach, the
+//! rate-limit arithmetic and the validated value types the rest of the
+//! service works with. Nothing here performs I/O.
 
 pub mod app;
 pub mod connection;
+pub mod gcra;
 pub mod id;
 pub mod members;
 pub mod oauth2;

@@ -2,7 +2,8 @@
 //! start, bind, serve until a shutdown signal, then flush what is pending;
 //! and the background tasks of a running node (batched `last_used_at`
 //! writes, other nodes' cache invalidations, signing-key reloads, OAuth2
-//! refreshes, webhook deliveries, audit pruning).
+//! refreshes, webhook deliveries, audit pruning, the rate limits' overrides
+//! and Redis flushes).
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -19,6 +20,7 @@ use crate::{
     service::{
         audit::run_pruner,
         bootstrap::{self, InitError, InitOutput},
+        limits::Limiter,
         oauth2::{client::ProviderHttp, tokens::run_refresher},
         webhooks::delivery::{self, Worker},
         Parts, Services,
@@ -141,6 +143,8 @@ impl App {
         let signing = SigningKeys::load_or_create(&store, &keyring).await?;
         let webhook_worker = Worker::new(config.allow_private_webhook_targets)
             .context("building the webhook HTTP client")?;
+        let limits = Limiter::new(config.rate_limits.clone(), config.redis_url.as_deref())?;
+        limits.reload_overrides(&store).await;
         let services = Services::new(Parts {
             config,
             store,
@@ -149,6 +153,7 @@ impl App {
             catalog,
             oauth2_http: ProviderHttp::new().context("building the OAuth2 HTTP client")?,
             webhook_worker,
+            limits,
         });
         let state = AppState::new(services, telemetry::metrics_handle());
         Ok(Self {
@@ -194,6 +199,10 @@ impl App {
         let refresher = tokio::spawn(run_refresher(state.services().clone()));
         let deliveries = tokio::spawn(delivery::run(state.services().clone()));
         let pruner = tokio::spawn(run_pruner(state.services().clone()));
+        let limiter = {
+            let svc = state.services().clone();
+            tokio::spawn(async move { svc.limits().run(svc.store().clone()).await })
+        };
         let key_reloader = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -226,6 +235,8 @@ impl App {
         refresher.abort();
         deliveries.abort();
         pruner.abort();
+        limiter.abort();
+        state.limits().leave().await;
         if let Some(task) = listener_task {
             task.abort();
         }

@@ -81,8 +81,10 @@ macro_rules! insert_environment {
 const ENVIRONMENT_UNIQUE: &[(&str, &str)] = &[("name", "name")];
 
 const PROJECT_COLUMNS: &str = "id, organization_id, name, created_at, deleted_at";
-const ENVIRONMENT_COLUMNS: &str =
-    "id, organization_id, project_id, name, created_at, deleted_at, rate_limit, rate_limit_window";
+/// The limit columns are `INTEGER`, which PostgreSQL reads as a 32-bit
+/// value; the casts make them 64-bit on both backends, as the row says.
+const ENVIRONMENT_COLUMNS: &str = "id, organization_id, project_id, name, created_at, deleted_at, \
+     CAST(rate_limit AS BIGINT) AS rate_limit, CAST(rate_limit_window AS BIGINT) AS rate_limit_window";
 
 impl Store {
     /// The organization this installation was bootstrapped with, if any.
@@ -338,12 +340,14 @@ impl Store {
     /// (environment id, requests, window in seconds).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn environment_rate_limits(&self) -> Result<Vec<(String, i64, i64)>> {
-        Ok(on_pool!(self, |p| sqlx::query_as(
-            "SELECT id, rate_limit, rate_limit_window FROM environments \
+        Ok(on_pool!(self, |p| {
+            sqlx::query_as(
+            "SELECT id, CAST(rate_limit AS BIGINT), CAST(rate_limit_window AS BIGINT) FROM environments \
              WHERE rate_limit IS NOT NULL AND rate_limit_window IS NOT NULL AND deleted_at IS NULL"
         )
         .fetch_all(p)
-        .await?))
+        .await?
+        }))
     }
 
     /// Live environments of a project, optionally just one, oldest first.

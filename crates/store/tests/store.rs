@@ -1,6 +1,7 @@
 //! Store-level tests on both backends: unique violations come back as
-//! conflicts naming the API field, a second bootstrap changes nothing, and
-//! the SQLite and PostgreSQL migrations define the same schema.
+//! conflicts naming the API field, a second bootstrap changes nothing,
+//! environments' rate limits read back, and the SQLite and PostgreSQL
+//! migrations define the same schema.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -271,4 +272,42 @@ async fn sqlite_conflicts_name_the_field() {
 #[tokio::test]
 async fn postgres_conflicts_name_the_field() {
     conflicts_name_the_field(Fresh::postgres().await).await;
+}
+
+/// An environment's own rate limit is stored, read back (as 64-bit values
+/// on both backends), listed among the overrides, and cleared.
+async fn environment_rate_limits_round_trip(f: Fresh) {
+    let s = &f.store;
+    s.bootstrap(&bootstrap()).await.unwrap();
+    s.set_environment_rate_limit("env_live", Some((250, 30)), &Effects::default())
+        .await
+        .unwrap();
+    let env = s.environment("env_live").await.unwrap().unwrap();
+    assert_eq!(
+        (env.rate_limit, env.rate_limit_window),
+        (Some(250), Some(30))
+    );
+    let sandbox = s.environment("env_sandbox").await.unwrap().unwrap();
+    assert_eq!(sandbox.rate_limit, None);
+    assert_eq!(
+        s.environment_rate_limits().await.unwrap(),
+        vec![("env_live".to_string(), 250, 30)]
+    );
+    s.set_environment_rate_limit("env_live", None, &Effects::default())
+        .await
+        .unwrap();
+    let env = s.environment("env_live").await.unwrap().unwrap();
+    assert_eq!((env.rate_limit, env.rate_limit_window), (None, None));
+    assert!(s.environment_rate_limits().await.unwrap().is_empty());
+    f.drop_database().await;
+}
+
+#[tokio::test]
+async fn sqlite_environment_rate_limits_round_trip() {
+    environment_rate_limits_round_trip(Fresh::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_environment_rate_limits_round_trip() {
+    environment_rate_limits_round_trip(Fresh::postgres().await).await;
 }

@@ -177,8 +177,11 @@ impl RawConfig {
             None => gatehouse_store::Store::sqlite_url(&data_dir),
         };
         if let Some(url) = &self.redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                bail!("invalid redis_url: must start with redis:// or rediss://");
+            if url.starts_with("rediss://") {
+                bail!("invalid redis_url: rediss:// (TLS) is not supported; use redis:// (over a private network or a TLS tunnel)");
+            }
+            if !url.starts_with("redis://") {
+                bail!("invalid redis_url: must start with redis://");
             }
         }
         let public_url = self

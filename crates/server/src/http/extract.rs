@@ -180,27 +180,32 @@ impl FromRequestParts<AppState> for Origin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let forwarded = state
-            .config()
-            .trust_forwarded_headers
-            .then(|| parts.headers.get("x-forwarded-for"))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty());
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(512).collect());
         Ok(Origin {
-            ip: forwarded.or(peer),
+            ip: client_ip(parts, state.config().trust_forwarded_headers),
             user_agent,
         })
     }
+}
+
+/// The client's IP: the first `X-Forwarded-For` hop when `trust_forwarded`
+/// is on and one was sent, else the peer's address.
+pub fn client_ip(parts: &Parts, trust_forwarded: bool) -> Option<String> {
+    let forwarded = trust_forwarded
+        .then(|| parts.headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    forwarded.or_else(|| {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+    })
 }

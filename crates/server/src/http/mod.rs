@@ -56,6 +56,12 @@ fn finish(routes: Router<AppState>, state: &AppState) -> Router {
             state.clone(),
             middleware::body::body_guard,
         ))
+        // Outside the body guard: a 413 or 415 is decided before anything
+        // is counted; every later answer carries the rate-limit headers.
+        .route_layer(mw::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit::rate_limit_headers,
+        ))
         // After `route_layer`, so a wrong method is 405 before the body
         // guard's 413/415 (SPEC §2 order); axum still adds `Allow`.
         .method_not_allowed_fallback(middleware::body::method_not_allowed)

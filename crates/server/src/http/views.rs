@@ -155,7 +155,17 @@ pub struct EnvironmentView {
     pub name: String,
     pub project_id: String,
     pub organization_id: String,
+    /// The environment's own `environment` rate limit; `null`: the
+    /// deployment's default.
+    pub rate_limit: Option<RateLimitView>,
     pub created_at: String,
+}
+
+/// Requests per window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RateLimitView {
+    pub limit: i64,
+    pub window_seconds: i64,
 }
 
 impl From<&Environment> for EnvironmentView {
@@ -165,6 +175,13 @@ impl From<&Environment> for EnvironmentView {
             name: e.name.clone(),
             project_id: e.project_id.clone(),
             organization_id: e.organization_id.clone(),
+            rate_limit: e
+                .rate_limit
+                .zip(e.rate_limit_window)
+                .map(|(limit, window_seconds)| RateLimitView {
+                    limit,
+                    window_seconds,
+                }),
             created_at: format_ms(e.created_at),
         }
     }

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use super::{
     audit::{self, Actor, Origin},
     connect,
+    limits::{self, Meter},
     principal::{app_reach, Principal},
     Services,
 };
@@ -62,12 +63,15 @@ pub struct AppCaller {
     pub key: Option<Arc<Principal>>,
 }
 
-/// Mints a connect token for an end user of the app.
+/// Mints a connect token for an end user of the app: once the input is
+/// valid, charged to `connect_token_user` for (app, user_id) before the
+/// token is signed.
 #[tracing::instrument(skip_all, fields(app = %caller.app.id))]
 pub async fn mint(
     svc: &Services,
     caller: &AppCaller,
     origin: &Origin,
+    meter: &Meter,
     body: MintToken,
 ) -> ApiResult<Minted> {
     let mut errors = FieldErrors::new();
@@ -91,6 +95,7 @@ pub async fn mint(
         .ok_or_else(|| ApiError::field("user_id", BLANK))?
         .into_inner();
     let app = &caller.app;
+    limits::end_user_tokens(svc, meter, &app.id, &user_id).await?;
     let now = now_ms() / 1000;
     let claims = ConnectClaims {
         sub: user_id.clone(),

@@ -6,9 +6,9 @@
 //! Nothing here knows about HTTP.
 //!
 //! [`Services`] holds what every use case shares: configuration, storage,
-//! the keys, the catalog, and the node-local caches (credentials, connect
-//! tokens, app hosts) with the cross-node invalidation that keeps them
-//! honest.
+//! the keys, the catalog, the rate limits, and the node-local caches
+//! (credentials, connect tokens, app hosts, environments' own limits) with
+//! the cross-node invalidation that keeps them honest.
 
 pub mod apps;
 pub mod audit;
@@ -19,6 +19,7 @@ pub mod connect_tokens;
 pub mod credentials;
 pub mod end_users;
 pub mod hosts;
+pub mod limits;
 pub mod members;
 pub mod oauth2;
 pub mod outbound;
@@ -55,7 +56,7 @@ struct Inner {
     connect_tokens: principal::ConnectTokenCache,
     hosts: hosts::HostCache,
     usage: usage::UsageRecorder,
-    sign_ins: sessions::SignInLimiter,
+    limits: limits::Limiter,
     oauth2_http: oauth2::client::ProviderHttp,
     webhook_worker: webhooks::delivery::Worker,
 }
@@ -71,6 +72,8 @@ pub struct Parts {
     pub oauth2_http: oauth2::client::ProviderHttp,
     /// The webhook delivery worker.
     pub webhook_worker: webhooks::delivery::Worker,
+    /// The rate limits (SPEC §8).
+    pub limits: limits::Limiter,
 }
 
 impl Services {
@@ -87,7 +90,7 @@ impl Services {
             connect_tokens: principal::ConnectTokenCache::default(),
             hosts,
             usage: usage::UsageRecorder::default(),
-            sign_ins: sessions::SignInLimiter::default(),
+            limits: parts.limits,
             oauth2_http: parts.oauth2_http,
             webhook_worker: parts.webhook_worker,
         }))
@@ -153,8 +156,16 @@ impl Services {
         self.host_cache().entry_count()
     }
 
-    fn sign_in_limiter(&self) -> &sessions::SignInLimiter {
-        &self.0.sign_ins
+    /// Rate limits (SPEC §8).
+    pub fn limits(&self) -> &limits::Limiter {
+        &self.0.limits
+    }
+
+    /// Reloads the environments' own rate limits here at once and on
+    /// every other node promptly.
+    pub async fn forget_rate_limits(&self) {
+        self.limits().reload_overrides(self.store()).await;
+        self.announce("limits").await;
     }
 
     /// Drops a credential from every node's cache (this node at once).
@@ -208,6 +219,7 @@ impl Services {
                     self.connect_token_cache().invalidate_all();
                 }
                 "connect" => self.connect_token_cache().invalidate_all(),
+                "limits" => self.limits().overrides_changed(),
                 hex_hash => {
                     if let Ok(hash) = hex::decode(hex_hash) {
                         self.credential_cache().invalidate(&hash);
@@ -218,6 +230,7 @@ impl Services {
                 self.credential_cache().invalidate_all();
                 self.host_cache().invalidate_all();
                 self.connect_token_cache().invalidate_all();
+                self.limits().overrides_changed();
             }
         }
     }

@@ -1,41 +1,29 @@
 //! Dashboard sessions (SPEC §7). Signing in checks the password with
 //! argon2id (the same work for an unknown email, so timing says nothing),
-//! is limited per client IP, and starts a session: a random token for the
+//! is limited per client IP (the `sign_in` rate limit), and starts a session: a random token for the
 //! cookie, of which only the SHA-256 is stored. A session acts as its user
 //! with the whole of their role.
 
-use std::{num::NonZeroU32, sync::Arc};
+use std::sync::Arc;
 
 use gatehouse_core::{new_id, time::now_ms, token::TokenHash, validate::Email, IdKind, Reach};
 use gatehouse_store::{members::User, sessions::SessionRow};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 
 use super::{
     audit::{self, Actor, Origin},
+    limits::{self, Meter},
     principal::Principal,
     Services,
 };
 use crate::{
     crypto::{passwords, tokens::random_token},
-    error::ApiResult,
+    error::{ApiError, ApiResult},
 };
 
 /// Sessions end 12 hours after sign-in.
 pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
-/// Sign-in attempts per IP per minute (SPEC §8 default).
-pub const SIGN_INS_PER_MINUTE: u32 = 10;
-
-/// Per-IP sign-in limiter.
-pub struct SignInLimiter(DefaultKeyedRateLimiter<String>);
-
-impl Default for SignInLimiter {
-    fn default() -> Self {
-        let per_minute = NonZeroU32::new(SIGN_INS_PER_MINUTE).unwrap_or(NonZeroU32::MIN);
-        Self(RateLimiter::keyed(Quota::per_minute(per_minute)))
-    }
-}
 
 /// How a sign-in attempt ended.
 #[derive(Debug)]
@@ -57,19 +45,6 @@ pub struct Attempt<'a> {
     pub password: SecretString,
     /// Whether the form's CSRF token matched the sign-in cookie.
     pub csrf_matches: bool,
-}
-
-/// `Err(seconds to wait)` when `ip` has used up its attempts.
-fn check_limit(svc: &Services, ip: &str) -> Result<(), u64> {
-    svc.sign_in_limiter()
-        .0
-        .check_key(&ip.to_string())
-        .map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            wait.as_secs().max(1)
-        })
 }
 
 /// A PHC string to verify against when the email is unknown, so both
@@ -101,13 +76,20 @@ async fn check_password(
 }
 
 /// Signs a user in with email and password: limited per IP first (every
-/// attempt counts), then the form's CSRF token, then the password.
+/// attempt counts, charged to `meter`), then the form's CSRF token, then
+/// the password.
 #[tracing::instrument(skip_all)]
-pub async fn sign_in(svc: &Services, origin: &Origin, attempt: Attempt<'_>) -> ApiResult<SignIn> {
-    let ip = origin.ip.as_deref().unwrap_or("unknown");
-    if let Err(retry_after) = check_limit(svc, ip) {
-        metrics::counter!("gatehouse_sign_in_rate_limited_total").increment(1);
-        return Ok(SignIn::Limited { retry_after });
+pub async fn sign_in(
+    svc: &Services,
+    origin: &Origin,
+    meter: &Meter,
+    attempt: Attempt<'_>,
+) -> ApiResult<SignIn> {
+    match limits::sign_in(svc, meter, origin.ip.as_deref()).await {
+        Err(ApiError::RateLimited { retry_after }) => {
+            return Ok(SignIn::Limited { retry_after });
+        }
+        other => other?,
     }
     if !attempt.csrf_matches {
         return Ok(SignIn::FormExpired);

@@ -2,6 +2,7 @@
 //! created with `sandbox` and `live`. Deleting a project is soft: the
 //! project and its environments disappear from the API, every credential
 //! scoped to them is revoked at once, and the audit trail keeps its events.
+//! An environment may set its own `environment` rate limit (SPEC §8).
 
 use gatehouse_core::{
     new_id,
@@ -39,6 +40,37 @@ pub struct ProjectInput {
 pub struct EnvironmentInput {
     /// `[a-z0-9-]{1,63}`, unique in the project.
     pub name: Option<String>,
+}
+
+/// Body of `PATCH /v1/environments/{id}`: every field optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentUpdate {
+    /// The environment's own `environment` rate limit; `null` goes back to
+    /// the deployment's default (`[rate_limits] environment`). Omitted:
+    /// unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimitInput>)]
+    pub rate_limit: Option<Option<RateLimitInput>>,
+}
+
+/// Requests per window.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitInput {
+    /// 1–1000000.
+    pub limit: Option<i64>,
+    /// 1–86400.
+    pub window_seconds: Option<i64>,
+}
+
+/// A field that is present, `null` included, as `Some`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A project with the environments the caller can see.
@@ -309,4 +341,74 @@ pub async fn create_environment(
 /// One environment the caller can see.
 pub async fn environment(svc: &Services, caller: &Principal, id: &str) -> ApiResult<Environment> {
     visibility::environment(svc, &caller.reach, id).await
+}
+
+/// Sets or clears an environment's own rate limit. Needs a credential that
+/// reaches the environment's whole project: one confined to the
+/// environment cannot lift its own limit. Takes effect at once here and
+/// promptly on every other node.
+#[tracing::instrument(skip_all, fields(caller = %caller.id, environment = %id))]
+pub async fn update_environment(
+    svc: &Services,
+    caller: &Principal,
+    origin: &Origin,
+    id: &str,
+    body: EnvironmentUpdate,
+) -> ApiResult<Environment> {
+    let mut env = visibility::environment(svc, &caller.reach, id).await?;
+    let project = Reach::project(&env.organization_id, &env.project_id);
+    if !caller.reach.covers(&project) {
+        return Err(ApiError::forbidden(
+            "credential",
+            "an environment-scoped credential cannot change its environment; use a project- or organization-wide one",
+        ));
+    }
+    let Some(change) = body.rate_limit else {
+        return Ok(env);
+    };
+    let limit = match change {
+        None => None,
+        Some(input) => Some(rate_limit(&input)?),
+    };
+    let effects = audit::effects(
+        caller.into(),
+        "environment.updated",
+        ("environment", &env.id),
+        &visibility::environment_reach(&env),
+        origin,
+    );
+    svc.store()
+        .set_environment_rate_limit(&env.id, limit, &effects)
+        .await?;
+    svc.forget_rate_limits().await;
+    env.rate_limit = limit.map(|l| l.0);
+    env.rate_limit_window = limit.map(|l| l.1);
+    Ok(env)
+}
+
+/// (limit, window_seconds) of a valid rate limit, else a 400 naming each
+/// bad field (`rate_limit.limit`, `rate_limit.window_seconds`).
+fn rate_limit(input: &RateLimitInput) -> ApiResult<(i64, i64)> {
+    let mut errors = FieldErrors::new();
+    let mut field = |name: &str, value: Option<i64>, max: i64| match value {
+        None => {
+            errors.add(&format!("rate_limit.{name}"), BLANK);
+            None
+        }
+        Some(v) if (1..=max).contains(&v) => Some(v),
+        Some(_) => {
+            errors.add(
+                &format!("rate_limit.{name}"),
+                format!("must be a whole number from 1 to {max}"),
+            );
+            None
+        }
+    };
+    let limit = field("limit", input.limit, 1_000_000);
+    let window = field("window_seconds", input.window_seconds, 86_400);
+    errors.finish()?;
+    match (limit, window) {
+        (Some(l), Some(w)) => Ok((l, w)),
+        _ => Err(ApiError::field("rate_limit", BLANK)),
+    }
 }

@@ -13,12 +13,14 @@ use axum::{extract::FromRequestParts, http::request::Parts};
 use gatehouse_core::{AccessType, Scope};
 use gatehouse_store::apps::App;
 
-use super::bearer;
+use super::{bearer, refused};
 use crate::{
     error::{ApiError, ApiResult},
+    http::{extract::client_ip, middleware::rate_limit::meter_of},
     service::{
         authenticate,
         connect_tokens::AppCaller,
+        limits::{self, Meter},
         principal::{app_reach, CallerKind, ConnectPrincipal},
     },
     state::AppState,
@@ -30,28 +32,47 @@ use crate::{
 pub struct AppSurface(pub Arc<App>);
 
 /// A request on a connect-token route, made with a valid connect token.
+/// It is charged to the end user's `credential` and the app's
+/// `environment`; without a valid credential, to its IP.
 pub struct ConnectAuth(pub Arc<ConnectPrincipal>);
 
 impl FromRequestParts<AppState> for ConnectAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let raw = bearer(parts)?.ok_or(ApiError::Unauthorized("missing"))?;
-        if authenticate::is_key_or_pat(state, raw) {
-            authenticate::credential(state, raw).await?;
-            return Err(ApiError::forbidden(
-                "credential",
-                "this route takes a connect token, not an access key or personal access token",
-            ));
+        let meter = meter_of(parts);
+        match connect_caller(parts, state, &meter).await {
+            Ok(principal) => Ok(ConnectAuth(principal)),
+            Err(err) => Err(refused(state, parts, err).await),
         }
-        if !authenticate::looks_like_jwt(raw) {
-            return Err(ApiError::Unauthorized("malformed"));
-        }
-        Ok(ConnectAuth(authenticate::connect_token(state, raw).await?))
     }
 }
 
-/// Access to an app-surface route: the app, and the access key used.
+async fn connect_caller(
+    parts: &Parts,
+    state: &AppState,
+    meter: &Meter,
+) -> ApiResult<Arc<ConnectPrincipal>> {
+    let raw = bearer(parts)?.ok_or(ApiError::Unauthorized("missing"))?;
+    if authenticate::is_key_or_pat(state, raw) {
+        let principal = authenticate::credential(state, raw).await?;
+        limits::caller(state, meter, &principal).await?;
+        return Err(ApiError::forbidden(
+            "credential",
+            "this route takes a connect token, not an access key or personal access token",
+        ));
+    }
+    if !authenticate::looks_like_jwt(raw) {
+        return Err(ApiError::Unauthorized("malformed"));
+    }
+    let principal = authenticate::connect_token(state, raw).await?;
+    limits::connect_caller(state, meter, &principal).await?;
+    Ok(principal)
+}
+
+/// Access to an app-surface route: the app, and the access key used. Every
+/// request is charged to the app's `environment`, and to the key's
+/// `credential` or (without a valid one) the client's `ip`.
 pub struct AppAccess(pub AppCaller);
 
 impl FromRequestParts<AppState> for AppAccess {
@@ -63,45 +84,63 @@ impl FromRequestParts<AppState> for AppAccess {
             .get::<AppSurface>()
             .map(|a| a.0.clone())
             .ok_or(ApiError::NotFound)?;
-        let Some(raw) = bearer(parts)? else {
-            return if app.access_type == AccessType::Public {
-                Ok(AppAccess(AppCaller { app, key: None }))
-            } else {
-                Err(ApiError::Unauthorized("missing"))
-            };
-        };
-        if !authenticate::is_key_or_pat(state, raw) {
-            if authenticate::looks_like_jwt(raw) {
-                authenticate::connect_token(state, raw).await?;
-                return Err(ApiError::forbidden(
-                    "credential",
-                    "a connect token cannot be used on an app hostname",
-                ));
-            }
-            return Err(ApiError::Unauthorized("malformed"));
+        let meter = meter_of(parts);
+        match app_caller(parts, state, &meter, app).await {
+            Ok(caller) => Ok(AppAccess(caller)),
+            Err(err) => Err(refused(state, parts, err).await),
         }
-        let principal = authenticate::credential(state, raw).await?;
-        if principal.kind == CallerKind::PersonalAccessToken {
-            return Err(ApiError::forbidden(
-                "credential",
-                "personal access tokens cannot be used on an app hostname; use an access key",
-            ));
-        }
-        if !principal.reach.covers(&app_reach(&app)) {
-            return Err(ApiError::forbidden(
-                "credential",
-                "this access key is for another project or environment",
-            ));
-        }
-        if !principal.scopes.contains(Scope::ConnectWrite) {
-            return Err(ApiError::forbidden(
-                "scope",
-                "requires the connect:write scope",
-            ));
-        }
-        Ok(AppAccess(AppCaller {
-            app,
-            key: Some(principal),
-        }))
     }
+}
+
+async fn app_caller(
+    parts: &Parts,
+    state: &AppState,
+    meter: &Meter,
+    app: Arc<App>,
+) -> ApiResult<AppCaller> {
+    let Some(raw) = bearer(parts)? else {
+        if app.access_type != AccessType::Public {
+            return Err(ApiError::Unauthorized("missing"));
+        }
+        let ip = client_ip(parts, state.config().trust_forwarded_headers);
+        limits::anonymous(state, meter, ip.as_deref()).await?;
+        limits::app(state, meter, &app).await?;
+        return Ok(AppCaller { app, key: None });
+    };
+    if !authenticate::is_key_or_pat(state, raw) {
+        if authenticate::looks_like_jwt(raw) {
+            let principal = authenticate::connect_token(state, raw).await?;
+            limits::connect_caller(state, meter, &principal).await?;
+            return Err(ApiError::forbidden(
+                "credential",
+                "a connect token cannot be used on an app hostname",
+            ));
+        }
+        return Err(ApiError::Unauthorized("malformed"));
+    }
+    let principal = authenticate::credential(state, raw).await?;
+    limits::caller(state, meter, &principal).await?;
+    limits::app(state, meter, &app).await?;
+    if principal.kind == CallerKind::PersonalAccessToken {
+        return Err(ApiError::forbidden(
+            "credential",
+            "personal access tokens cannot be used on an app hostname; use an access key",
+        ));
+    }
+    if !principal.reach.covers(&app_reach(&app)) {
+        return Err(ApiError::forbidden(
+            "credential",
+            "this access key is for another project or environment",
+        ));
+    }
+    if !principal.scopes.contains(Scope::ConnectWrite) {
+        return Err(ApiError::forbidden(
+            "scope",
+            "requires the connect:write scope",
+        ));
+    }
+    Ok(AppCaller {
+        app,
+        key: Some(principal),
+    })
 }

@@ -10,10 +10,15 @@ use axum::{
 };
 use gatehouse_core::Scope;
 
-use super::{bearer, session};
+use super::{bearer, refused, session};
 use crate::{
     error::{ApiError, ApiResult},
-    service::{authenticate, principal::Principal},
+    http::middleware::rate_limit::meter_of,
+    service::{
+        authenticate,
+        limits::{self, Meter},
+        principal::Principal,
+    },
     state::AppState,
 };
 
@@ -57,6 +62,8 @@ pub fn route_policy(method: &Method, path: &str) -> RoutePolicy {
 /// An authenticated management caller that holds the route's permission:
 /// an access key or PAT as a bearer token, or a dashboard session cookie
 /// (with its CSRF header on writes). A valid connect token here is 403.
+/// The caller is charged its rate limits before the route's permission is
+/// checked; a request without a valid credential is charged to its IP.
 pub struct Auth(pub Arc<Principal>);
 
 impl FromRequestParts<AppState> for Auth {
@@ -68,22 +75,42 @@ impl FromRequestParts<AppState> for Auth {
             .get::<MatchedPath>()
             .map(|m| m.as_str())
             .unwrap_or("");
-        let Some(token) = bearer(parts)? else {
-            let principal = session::from_cookie(parts, state)
-                .await?
-                .ok_or(ApiError::Unauthorized("missing"))?;
-            return authorize(principal, &parts.method, path).map(Auth);
+        let meter = meter_of(parts);
+        let principal = match authenticate(parts, state, &meter).await {
+            Ok(principal) => principal,
+            Err(err) => return Err(refused(state, parts, err).await),
         };
-        if authenticate::looks_like_jwt(token) && !authenticate::is_key_or_pat(state, token) {
-            authenticate::connect_token(state, token).await?;
-            return Err(ApiError::forbidden(
-                "credential",
-                "connect tokens are accepted only by the /v1/connect/* routes",
-            ));
-        }
-        let principal = authenticate::credential(state, token).await?;
         authorize(principal, &parts.method, path).map(Auth)
     }
+}
+
+/// The caller behind a request's bearer token or session cookie, charged
+/// its rate limits.
+async fn authenticate(parts: &Parts, state: &AppState, meter: &Meter) -> ApiResult<Arc<Principal>> {
+    let Some(token) = bearer(parts)? else {
+        let session = session::from_cookie(parts, state)
+            .await?
+            .ok_or(ApiError::Unauthorized("missing"))?;
+        limits::caller(state, meter, &session.principal).await?;
+        if !session.csrf_ok {
+            return Err(ApiError::forbidden(
+                "csrf",
+                "missing or wrong X-CSRF-Token header",
+            ));
+        }
+        return Ok(session.principal);
+    };
+    if authenticate::looks_like_jwt(token) && !authenticate::is_key_or_pat(state, token) {
+        let connect = authenticate::connect_token(state, token).await?;
+        limits::connect_caller(state, meter, &connect).await?;
+        return Err(ApiError::forbidden(
+            "credential",
+            "connect tokens are accepted only by the /v1/connect/* routes",
+        ));
+    }
+    let principal = authenticate::credential(state, token).await?;
+    limits::caller(state, meter, &principal).await?;
+    Ok(principal)
 }
 
 /// Applies a route's policy (SPEC §3) to an authenticated caller.

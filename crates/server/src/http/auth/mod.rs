@@ -3,6 +3,11 @@
 //! for a caller that route accepts, so a request is refused (401, then 403)
 //! before its body is parsed (400). The checks themselves are
 //! [`crate::service::authenticate`] and [`crate::service::sessions`].
+//!
+//! The extractors also charge the rate limits (SPEC §8): an authenticated
+//! caller its `credential` (and `environment`) right after authentication,
+//! before any 403; a request without a valid credential its client's `ip`
+//! ([`refused`]), so a 429 may come before the 401.
 
 mod connect;
 mod management;
@@ -16,7 +21,27 @@ pub use session::{
     clear_cookie, cookie, set_cookie, SignedIn, COOKIE, CSRF_HEADER, LOGIN_CSRF_COOKIE,
 };
 
-use crate::error::{ApiError, ApiResult};
+use crate::{
+    error::{ApiError, ApiResult},
+    http::{extract::client_ip, middleware::rate_limit::meter_of},
+    service::limits,
+    state::AppState,
+};
+
+/// What a request whose credential was missing or failed answers: it is
+/// charged to its client's `ip` first (so guessing keys is limited like
+/// any unauthenticated traffic), and a used-up limit answers 429 instead
+/// of the 401. Any other error passes through.
+pub async fn refused(state: &AppState, parts: &Parts, err: ApiError) -> ApiError {
+    if !matches!(err, ApiError::Unauthorized(_)) {
+        return err;
+    }
+    let ip = client_ip(parts, state.config().trust_forwarded_headers);
+    match limits::anonymous(state, &meter_of(parts), ip.as_deref()).await {
+        Err(limited) => limited,
+        Ok(()) => err,
+    }
+}
 
 /// The bearer token of a request, if it sent one; a malformed
 /// `Authorization` header is 401.

@@ -65,33 +65,34 @@ pub fn clear_cookie(state: &AppState, name: &str, same_site: SameSite) -> Header
     set_cookie(state, name, "", 0, same_site)
 }
 
+/// The live session behind a request's cookie, and whether the request
+/// carries its CSRF token where one is needed (every write).
+pub(super) struct CookieSession {
+    pub principal: Arc<Principal>,
+    pub csrf_ok: bool,
+}
+
 /// The session a request's cookie names: `Ok(None)` without a cookie, 401
-/// for a cookie that names no live session, 403 for a write without the
-/// matching CSRF header.
+/// for a cookie that names no live session.
 pub(super) async fn from_cookie(
     parts: &Parts,
     state: &AppState,
-) -> ApiResult<Option<Arc<Principal>>> {
+) -> ApiResult<Option<CookieSession>> {
     let Some(token) = cookie(&parts.headers, COOKIE) else {
         return Ok(None);
     };
     let (principal, _) = sessions::lookup(state, token)
         .await?
         .ok_or(ApiError::Unauthorized("session"))?;
-    if !matches!(parts.method, Method::GET | Method::HEAD) {
+    let csrf_ok = matches!(parts.method, Method::GET | Method::HEAD) || {
         let sent = parts
             .headers
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        if !same(sent, &csrf_for(token)) {
-            return Err(ApiError::forbidden(
-                "csrf",
-                "missing or wrong X-CSRF-Token header",
-            ));
-        }
-    }
-    Ok(Some(principal))
+        same(sent, &csrf_for(token))
+    };
+    Ok(Some(CookieSession { principal, csrf_ok }))
 }
 
 /// A signed-in dashboard user, for HTML pages: without a live session the

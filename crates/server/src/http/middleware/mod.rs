@@ -1,10 +1,12 @@
 //! Cross-cutting request handling: [`context`] (request ids, header limit,
 //! metrics, logging of 500s), [`body`] (body limit and content type, in the
-//! SPEC §2 order) and [`security`] (the browser-security headers of every
-//! page and asset).
+//! SPEC §2 order), [`rate_limit`] (the rate-limit headers of every limited
+//! route) and [`security`] (the browser-security headers of every page and
+//! asset).
 
 pub mod body;
 pub mod context;
+pub mod rate_limit;
 pub mod security;
 
 /// The route a request matched, copied onto its response for metrics.

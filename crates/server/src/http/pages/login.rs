@@ -2,8 +2,9 @@
 //! form, `POST /login` (form fields `email`, `password`, `csrf`) starts a
 //! session, `POST /logout` ends it. Unknown emails and wrong passwords get
 //! the same answer after the same argon2 work, and sign-in attempts are
-//! limited per IP ([`crate::service::sessions`]). The form carries a
-//! double-submit CSRF token, checked against its cookie.
+//! limited per IP (the `sign_in` rate limit: a 429 page with `Retry-After`
+//! and the `RateLimit` headers). The form carries a double-submit CSRF
+//! token, checked against its cookie.
 
 use axum::{
     extract::{rejection::FormRejection, FromRequest, Request, State},
@@ -25,6 +26,7 @@ use crate::{
     },
     service::{
         audit::Origin,
+        limits::{self, Meter},
         sessions::{self, Attempt, SignIn, SESSION_TTL_MS},
     },
     state::AppState,
@@ -129,10 +131,17 @@ impl std::fmt::Debug for SignInForm {
 async fn sign_in(
     State(state): State<AppState>,
     origin: Origin,
+    meter: Meter,
     headers: HeaderMap,
     form: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
+        // Counted like any attempt, so junk cannot probe around the limit.
+        if let Err(ApiError::RateLimited { retry_after }) =
+            limits::sign_in(&state, &meter, origin.ip.as_deref()).await
+        {
+            return limited(&state, "", retry_after);
+        }
         return login_response(
             &state,
             StatusCode::BAD_REQUEST,
@@ -147,7 +156,7 @@ async fn sign_in(
         password: form.password,
         csrf_matches,
     };
-    match sessions::sign_in(&state, &origin, attempt).await {
+    match sessions::sign_in(&state, &origin, &meter, attempt).await {
         Ok(SignIn::Started { token }) => {
             use secrecy::ExposeSecret;
             let mut r = Redirect::to("/").into_response();
@@ -180,18 +189,33 @@ async fn sign_in(
             &form.email,
             Some("Your sign-in form expired. Please try again."),
         ),
-        Ok(SignIn::Limited { retry_after }) => {
-            let mut r = login_response(
-                &state,
-                StatusCode::TOO_MANY_REQUESTS,
-                &form.email,
-                Some("Too many sign-in attempts. Wait a minute and try again."),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
-            r
-        }
+        Ok(SignIn::Limited { retry_after }) => limited(&state, &form.email, retry_after),
         Err(err) => err.into_response(),
+    }
+}
+
+/// The sign-in page again, 429 with `Retry-After`.
+fn limited(state: &AppState, email: &str, retry_after: u64) -> Response {
+    let mut r = login_response(
+        state,
+        StatusCode::TOO_MANY_REQUESTS,
+        email,
+        Some(&format!(
+            "Too many sign-in attempts. Try again in {}.",
+            wait_in_words(retry_after)
+        )),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    r
+}
+
+/// "1 second", "40 seconds", "3 minutes".
+fn wait_in_words(seconds: u64) -> String {
+    match seconds {
+        1 => "1 second".into(),
+        s if s < 120 => format!("{s} seconds"),
+        s => format!("{} minutes", s.div_ceil(60)),
     }
 }
 

@@ -4,6 +4,8 @@
 //! went wrong (400) — whose script (`assets/oauth2-callback.js`) posts
 //! `{type: "gatehouse:oauth2", status, requirement_id}` to the hosted page
 //! that opened it, at `public_url`'s origin only, and closes the popup.
+//! Like every request without a credential it is limited per client IP
+//! (`ip`); a used-up limit answers the JSON 429 of every API route.
 
 use axum::{
     extract::{RawQuery, State},
@@ -18,6 +20,7 @@ use maud::{html, Markup, DOCTYPE};
 use crate::{
     service::{
         audit::Origin,
+        limits::{self, Meter},
         oauth2::flow::{self, CallbackQuery},
         Services,
     },
@@ -33,8 +36,12 @@ pub fn routes() -> Router<AppState> {
 async fn callback(
     State(svc): State<Services>,
     origin: Origin,
+    meter: Meter,
     RawQuery(query): RawQuery,
 ) -> Response {
+    if let Err(limited) = limits::anonymous(&svc, &meter, origin.ip.as_deref()).await {
+        return limited.into_response();
+    }
     let mut params = CallbackQuery::default();
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         let v = Some(v.into_owned());

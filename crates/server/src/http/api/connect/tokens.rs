@@ -23,6 +23,7 @@ use crate::{
     service::{
         audit::Origin,
         connect_tokens::{self, MintToken},
+        limits::Meter,
         Services,
     },
     state::AppState,
@@ -54,18 +55,20 @@ pub struct RequirementsStatus {
 }
 
 /// Mint a connect token for an end user of this app, and the URL of the
-/// hosted connect page with the token in it.
+/// hosted connect page with the token in it. Limited per (app, user_id)
+/// by `connect_token_user`, besides the key's and the environment's limits.
 #[utoipa::path(post, path = "/v1/connect/tokens", tag = "app surface", request_body = MintToken,
-    responses((status = 201, body = MintedToken), (status = "4XX", body = ErrorEnvelope)),
+    responses((status = 201, body = MintedToken), (status = 429, body = ErrorEnvelope, description = "a rate limit is used up (`Retry-After`)"), (status = "4XX", body = ErrorEnvelope)),
     security((), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(app = %access.app.id))]
 pub async fn mint(
     State(svc): State<Services>,
     AppAccess(access): AppAccess,
     origin: Origin,
+    meter: Meter,
     ApiJson(body): ApiJson<MintToken>,
 ) -> ApiResult<Response> {
-    let minted = connect_tokens::mint(&svc, &access, &origin, body).await?;
+    let minted = connect_tokens::mint(&svc, &access, &origin, &meter, body).await?;
     let body = MintedToken {
         token: (&minted.token).into(),
         url: (&minted.url).into(),

@@ -1,0 +1,140 @@
+//! The rate-limit headers (SPEC §8, IETF httpapi ratelimit-headers
+//! draft-11). Every limited request gets a [`Meter`]; the extractors and
+//! handlers charge their policies to it ([`crate::service::limits`]), and
+//! on the way out this layer writes, on whatever the response is (200,
+//! 401, 429…):
+//!
+//! - `RateLimit-Policy: "credential";q=1500;w=60, "environment";q=3000;w=60`
+//!   (each policy that applied),
+//! - `RateLimit: "credential";r=1499;t=1` (the one closest to running out:
+//!   fewest requests left),
+//! - and on a refusal `Retry-After` (whole seconds, rounded up).
+//!
+//! Limited routes are the API (`/v1/…`, the OAuth2 callback included) and
+//! `POST /login`; ops routes, JWKS, pages and assets are not.
+
+use axum::{
+    extract::{FromRequestParts, MatchedPath, Request, State},
+    http::{header, request::Parts, HeaderMap, HeaderValue, Method},
+    middleware::Next,
+    response::Response,
+};
+
+use crate::{
+    service::limits::{Charge, Meter},
+    state::AppState,
+};
+
+/// Whether requests to `route` (a matched path template) are limited.
+pub fn is_limited(method: &Method, route: &str) -> bool {
+    route.starts_with("/v1/") || (route == "/login" && *method == Method::POST)
+}
+
+/// Gives each limited request a meter and writes its headers.
+pub async fn rate_limit_headers(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let limited = state.limits().enabled()
+        && req
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|route| is_limited(req.method(), route.as_str()));
+    if !limited {
+        return next.run(req).await;
+    }
+    let meter = Meter::active();
+    req.extensions_mut().insert(meter.clone());
+    let mut response = next.run(req).await;
+    write_headers(&meter.charges(), response.headers_mut());
+    response
+}
+
+/// Writes the headers of `charges` (nothing when no policy applied, as
+/// for a 413 decided before anything was counted).
+pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
+    // One entry per policy name: when a policy was charged for two keys,
+    // the one with less left speaks for it.
+    let mut shown: Vec<&Charge> = Vec::new();
+    for charge in charges {
+        match shown.iter_mut().find(|c| c.policy == charge.policy) {
+            Some(seen) if charge.remaining < seen.remaining => *seen = charge,
+            Some(_) => {}
+            None => shown.push(charge),
+        }
+    }
+    let Some(closest) = shown
+        .iter()
+        .min_by_key(|c| (c.remaining, u64::MAX - c.reset_seconds))
+    else {
+        return;
+    };
+    let policy = shown
+        .iter()
+        .map(|c| {
+            format!(
+                "\"{}\";q={};w={}",
+                c.policy.name(),
+                c.rule.limit,
+                c.rule.window_seconds
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let state = format!(
+        "\"{}\";r={};t={}",
+        closest.policy.name(),
+        closest.remaining,
+        closest.reset_seconds
+    );
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        headers.insert("ratelimit-policy", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&state) {
+        headers.insert("ratelimit", v);
+    }
+    if let Some(retry_after) = charges.iter().filter_map(|c| c.retry_after).max() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    }
+}
+
+/// The request's meter; an inactive one on a route that is not limited.
+impl<S: Send + Sync> FromRequestParts<S> for Meter {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(meter_of(parts))
+    }
+}
+
+/// The meter of a request, from its extensions.
+pub fn meter_of(parts: &Parts) -> Meter {
+    parts.extensions.get::<Meter>().cloned().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the API and the sign-in post are limited.
+    #[test]
+    fn limited_routes() {
+        assert!(is_limited(&Method::GET, "/v1/tokens/me"));
+        assert!(is_limited(&Method::GET, "/v1/connect/oauth2/callback"));
+        assert!(is_limited(&Method::POST, "/login"));
+        for (m, r) in [
+            (Method::GET, "/login"),
+            (Method::GET, "/healthz"),
+            (Method::GET, "/readyz"),
+            (Method::GET, "/metrics"),
+            (Method::GET, "/openapi.json"),
+            (Method::GET, "/.well-known/jwks.json"),
+            (Method::GET, "/assets/{name}"),
+            (Method::GET, "/connect"),
+            (Method::GET, "/"),
+        ] {
+            assert!(!is_limited(&m, r), "{m} {r}");
+        }
+    }
+}

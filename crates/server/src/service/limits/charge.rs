@@ -1,0 +1,158 @@
+//! Where each policy is charged (SPEC §8), one function per kind of
+//! request; docs/rate-limits.md has the table.
+
+use std::net::{IpAddr, SocketAddr};
+
+use gatehouse_store::apps::App;
+
+use super::{Meter, Policy};
+use crate::{
+    error::ApiResult,
+    service::{
+        principal::{ConnectPrincipal, Principal},
+        Services,
+    },
+};
+
+/// The key of a client IP: IPv4 as is, IPv6 by its /64 (one host commonly
+/// holds a whole /64, so per-address keys would not limit it), anything
+/// unparseable as sent (it is hashed, never stored).
+pub fn ip_key(ip: Option<&str>) -> String {
+    let Some(raw) = ip.map(str::trim) else {
+        return "unknown".into();
+    };
+    let parsed = raw
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| raw.parse::<SocketAddr>().ok().map(|s| s.ip()));
+    match parsed {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => raw.to_string(),
+    }
+}
+
+/// An authenticated management caller (key, PAT or session): `credential`,
+/// and `environment` when the credential is confined to one.
+pub async fn caller(svc: &Services, meter: &Meter, p: &Principal) -> ApiResult<()> {
+    let limits = svc.limits();
+    limits
+        .charge(
+            meter,
+            Policy::Credential,
+            limits.rule(Policy::Credential, None),
+            &[&p.id],
+        )
+        .await?;
+    if let Some(env) = p.reach.environment_id.as_deref() {
+        environment(svc, meter, env).await?;
+    }
+    Ok(())
+}
+
+/// An end user's connect token: `credential` for (environment, app,
+/// user_id), and the app's `environment`.
+pub async fn connect_caller(svc: &Services, meter: &Meter, c: &ConnectPrincipal) -> ApiResult<()> {
+    let limits = svc.limits();
+    let claims = &c.claims;
+    limits
+        .charge(
+            meter,
+            Policy::Credential,
+            limits.rule(Policy::Credential, None),
+            &[
+                "connect",
+                &claims.environment_id,
+                &claims.app_id,
+                &claims.user_id,
+            ],
+        )
+        .await?;
+    environment(svc, meter, &claims.environment_id).await
+}
+
+/// A request on an app's hostname: the app's `environment`.
+pub async fn app(svc: &Services, meter: &Meter, app: &App) -> ApiResult<()> {
+    environment(svc, meter, &app.environment_id).await
+}
+
+async fn environment(svc: &Services, meter: &Meter, environment_id: &str) -> ApiResult<()> {
+    let limits = svc.limits();
+    let rule = limits.rule(Policy::Environment, Some(environment_id));
+    limits
+        .charge(meter, Policy::Environment, rule, &[environment_id])
+        .await
+}
+
+/// A request without a valid credential (none needed, none sent, or one
+/// that failed): `ip`.
+pub async fn anonymous(svc: &Services, meter: &Meter, ip: Option<&str>) -> ApiResult<()> {
+    let limits = svc.limits();
+    limits
+        .charge(
+            meter,
+            Policy::Ip,
+            limits.rule(Policy::Ip, None),
+            &[&ip_key(ip)],
+        )
+        .await
+}
+
+/// A sign-in attempt: `sign_in` for the client IP.
+pub async fn sign_in(svc: &Services, meter: &Meter, ip: Option<&str>) -> ApiResult<()> {
+    let limits = svc.limits();
+    limits
+        .charge(
+            meter,
+            Policy::SignIn,
+            limits.rule(Policy::SignIn, None),
+            &[&ip_key(ip)],
+        )
+        .await
+}
+
+/// Minting a connect token: `connect_token_user` for (app, user_id).
+pub async fn end_user_tokens(
+    svc: &Services,
+    meter: &Meter,
+    app_id: &str,
+    user_id: &str,
+) -> ApiResult<()> {
+    let limits = svc.limits();
+    limits
+        .charge(
+            meter,
+            Policy::ConnectTokenUser,
+            limits.rule(Policy::ConnectTokenUser, None),
+            &[app_id, user_id],
+        )
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IPv6 clients are keyed by their /64; mapped IPv4 as IPv4.
+    #[test]
+    fn ip_keys() {
+        assert_eq!(ip_key(Some("203.0.113.9")), "203.0.113.9");
+        assert_eq!(ip_key(Some("203.0.113.9:4431")), "203.0.113.9");
+        assert_eq!(ip_key(Some("::ffff:203.0.113.9")), "203.0.113.9");
+        assert_eq!(
+            ip_key(Some("2001:db8:1:2:aaaa::1")),
+            ip_key(Some("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            ip_key(Some("2001:db8:1:2::1")),
+            ip_key(Some("2001:db8:1:3::1"))
+        );
+        assert_eq!(ip_key(None), "unknown");
+    }
+}

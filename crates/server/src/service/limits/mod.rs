@@ -1,0 +1,300 @@
+//! Rate limits (SPEC §8). Five policies, each a GCRA quota
+//! ([`gatehouse_core::gcra`]) per key, decided on this node from a bounded
+//! table ([`table`]) and, with `redis_url`, shared by every node through
+//! Redis ([`shared`]). What one request was charged is collected in its
+//! [`Meter`], from which the HTTP layer writes the `RateLimit-Policy` and
+//! `RateLimit` headers. The charging points are in [`charge`]
+//! ([`caller`], [`connect_caller`], [`app`], [`anonymous`], [`sign_in`],
+//! [`end_user_tokens`]); docs/rate-limits.md tells the design and how far
+//! the shared limits can overshoot.
+
+mod charge;
+mod overrides;
+mod shared;
+mod table;
+
+use std::sync::{Arc, Mutex};
+
+use gatehouse_core::gcra::{Outcome, Quota};
+use gatehouse_store::Store;
+
+use crate::{
+    config::limits::{RateLimits, Rule},
+    error::{ApiError, ApiResult},
+};
+pub use charge::{anonymous, app, caller, connect_caller, end_user_tokens, ip_key, sign_in};
+pub use table::{Key, CAPACITY};
+
+/// The policies of SPEC §8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    Credential,
+    ConnectTokenUser,
+    Ip,
+    SignIn,
+    Environment,
+}
+
+impl Policy {
+    /// The name in `[rate_limits]` and in the headers.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Credential => "credential",
+            Self::ConnectTokenUser => "connect_token_user",
+            Self::Ip => "ip",
+            Self::SignIn => "sign_in",
+            Self::Environment => "environment",
+        }
+    }
+}
+
+/// One policy charged for one request, and where its key stands.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub policy: Policy,
+    key: Key,
+    pub rule: Rule,
+    /// Requests the key could still make now (`r`).
+    pub remaining: u32,
+    /// Seconds until its whole quota is back (`t`).
+    pub reset_seconds: u64,
+    /// Set when this policy refused the request.
+    pub retry_after: Option<u64>,
+}
+
+/// What a request was charged. The HTTP layer gives each limited request
+/// an active meter; anything else (a page, an ops route, limits turned
+/// off) has an inactive one, and charging it does nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Meter(Option<Arc<Mutex<Vec<Charge>>>>);
+
+impl Meter {
+    /// A meter for a limited request.
+    pub fn active() -> Self {
+        Self(Some(Arc::default()))
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Every charge so far, in the order made.
+    pub fn charges(&self) -> Vec<Charge> {
+        match &self.0 {
+            Some(list) => list.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            None => Vec::new(),
+        }
+    }
+
+    fn has(&self, policy: Policy, key: &Key) -> bool {
+        self.0.as_ref().is_some_and(|list| {
+            list.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|c| c.policy == policy && c.key == *key)
+        })
+    }
+
+    fn record(&self, charge: Charge) {
+        if let Some(list) = &self.0 {
+            list.lock().unwrap_or_else(|e| e.into_inner()).push(charge);
+        }
+    }
+}
+
+/// Whether the limits are shared through Redis right now, and by how many
+/// nodes (for `/metrics` and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedState {
+    /// Redis answered the last call.
+    pub connected: bool,
+    /// Nodes that sent a heartbeat in the last few seconds.
+    pub nodes: u32,
+}
+
+/// The limiter of one node.
+pub struct Limiter {
+    rules: RateLimits,
+    table: table::Table,
+    overrides: overrides::Overrides,
+    shared: Option<shared::Shared>,
+}
+
+impl Limiter {
+    /// The limits of `rules`, shared through `redis_url` when given (the
+    /// connection is made by [`Limiter::run`], so this never waits).
+    pub fn new(rules: RateLimits, redis_url: Option<&str>) -> anyhow::Result<Self> {
+        let shared = match redis_url {
+            Some(url) if rules.enabled => Some(shared::Shared::new(url)?),
+            _ => None,
+        };
+        Ok(Self {
+            rules,
+            table: table::Table::default(),
+            overrides: overrides::Overrides::default(),
+            shared,
+        })
+    }
+
+    /// False when `[rate_limits] enabled = false`.
+    pub fn enabled(&self) -> bool {
+        self.rules.enabled
+    }
+
+    /// The rule of `policy`; for `environment`, that environment's own
+    /// when it set one.
+    pub fn rule(&self, policy: Policy, environment_id: Option<&str>) -> Rule {
+        let r = &self.rules;
+        match policy {
+            Policy::Credential => r.credential,
+            Policy::ConnectTokenUser => r.connect_token_user,
+            Policy::Ip => r.ip,
+            Policy::SignIn => r.sign_in,
+            Policy::Environment => environment_id
+                .and_then(|id| self.overrides.get(id))
+                .unwrap_or(r.environment),
+        }
+    }
+
+    /// Charges one request to `policy` for the key made of `parts`: `Ok`
+    /// when admitted, 429 when not (which consumes nothing). A key charged
+    /// already for this request is not charged twice.
+    pub async fn charge(
+        &self,
+        meter: &Meter,
+        policy: Policy,
+        rule: Rule,
+        parts: &[&str],
+    ) -> ApiResult<()> {
+        if !self.rules.enabled || !meter.is_active() {
+            return Ok(());
+        }
+        let key = Key::of(policy.name(), parts);
+        if meter.has(policy, &key) {
+            return Ok(());
+        }
+        let outcome = self
+            .decide(key, Quota::new(rule.limit, rule.window_seconds))
+            .await;
+        let retry_after = (!outcome.allowed).then_some(outcome.retry_after_seconds);
+        meter.record(Charge {
+            policy,
+            key,
+            rule,
+            remaining: outcome.remaining,
+            reset_seconds: outcome.reset_seconds,
+            retry_after,
+        });
+        match retry_after {
+            None => Ok(()),
+            Some(retry_after) => {
+                metrics::counter!("gatehouse_rate_limited_total", "policy" => policy.name())
+                    .increment(1);
+                Err(ApiError::RateLimited { retry_after })
+            }
+        }
+    }
+
+    async fn decide(&self, key: Key, quota: Quota) -> Outcome {
+        let slot = self.table.slot(key, quota);
+        match &self.shared {
+            Some(shared) if shared.connected() => shared.decide(key, &slot, quota).await,
+            _ => slot.decide_locally(quota, table::now()),
+        }
+    }
+
+    /// Keys held in this node's table, after pending evictions (never more
+    /// than [`CAPACITY`]).
+    pub fn entry_count(&self) -> u64 {
+        self.table.entry_count()
+    }
+
+    /// `None` without `redis_url`.
+    pub fn shared_state(&self) -> Option<SharedState> {
+        self.shared.as_ref().map(|s| SharedState {
+            connected: s.connected(),
+            nodes: s.nodes(),
+        })
+    }
+
+    /// Reads every environment's own limit from the store (at start-up,
+    /// after a change, and every few seconds in [`Limiter::run`]).
+    pub async fn reload_overrides(&self, store: &Store) {
+        self.overrides.reload(store).await;
+    }
+
+    /// Another node changed an environment's limit: reload soon.
+    pub fn overrides_changed(&self) {
+        self.overrides.changed();
+    }
+
+    /// The node's background work, until the process stops: reloading the
+    /// environments' own limits, and with Redis the heartbeat and the
+    /// batched flush of admissions.
+    pub async fn run(&self, store: Store) {
+        let shared = async {
+            match &self.shared {
+                Some(s) => s.run().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::join!(self.overrides.run(&store), shared);
+    }
+
+    /// Takes this node out of the shared node count (at shutdown).
+    pub async fn leave(&self) {
+        if let Some(s) = &self.shared {
+            s.leave().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(rule: Rule) -> Limiter {
+        Limiter::new(
+            RateLimits {
+                credential: rule,
+                ..RateLimits::default()
+            },
+            None,
+        )
+        .unwrap()
+    }
+
+    /// Refused requests consume nothing, other keys are untouched, and a
+    /// key is charged once per request.
+    #[tokio::test]
+    async fn charges_per_key() {
+        let l = limiter(Rule {
+            limit: 2,
+            window_seconds: 60,
+        });
+        let rule = l.rule(Policy::Credential, None);
+        for _ in 0..2 {
+            let m = Meter::active();
+            l.charge(&m, Policy::Credential, rule, &["a"])
+                .await
+                .unwrap();
+            l.charge(&m, Policy::Credential, rule, &["a"])
+                .await
+                .unwrap();
+            assert_eq!(m.charges().len(), 1);
+        }
+        let m = Meter::active();
+        let err = l.charge(&m, Policy::Credential, rule, &["a"]).await;
+        assert!(matches!(
+            err,
+            Err(ApiError::RateLimited { retry_after: 30 })
+        ));
+        assert_eq!(m.charges()[0].remaining, 0);
+        l.charge(&Meter::active(), Policy::Credential, rule, &["b"])
+            .await
+            .unwrap();
+        l.charge(&Meter::default(), Policy::Credential, rule, &["a"])
+            .await
+            .unwrap();
+    }
+}
