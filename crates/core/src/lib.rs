@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod connection;
+pub mod forwarded;
 pub mod gcra;
 pub mod id;
 pub mod members;

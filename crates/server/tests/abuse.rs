@@ -168,3 +168,101 @@ async fn sqlite_files_are_private() {
     assert_eq!(mode, 0o600);
     again.stop().await;
 }
+
+/// Behind trusted proxies the client is the right-most forwarded address
+/// that is not a proxy: an address a client writes into `X-Forwarded-For`
+/// itself changes neither its sign-in limit nor the audit trail, and a
+/// peer that is not a trusted proxy is not believed at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_headers_are_believed_only_from_trusted_proxies() {
+    let s = TestServer::start_with(common::TestData::new(Backend::Sqlite).await, |c| {
+        c.trust_forwarded_headers = true;
+        c.trusted_proxies =
+            gatehouse_core::forwarded::TrustedProxies::parse(&["127.0.0.0/8"]).unwrap();
+    })
+    .await;
+    // Each request claims another origin on the left; the proxy on
+    // loopback appended the real one.
+    for i in 0..3 {
+        let forged = format!("198.51.100.{i}, 203.0.113.5");
+        let r = s
+            .raw(
+                Method::GET,
+                "/v1/tokens/me",
+                &[
+                    ("authorization", &format!("Bearer {}", s.key())),
+                    ("x-forwarded-for", &forged),
+                ],
+                vec![],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    let made = s
+        .raw(
+            Method::POST,
+            "/v1/access-keys",
+            &[
+                ("authorization", &format!("Bearer {}", s.key())),
+                ("x-forwarded-for", "6.6.6.6, 203.0.113.5"),
+                ("content-type", "application/json"),
+            ],
+            br#"{"name": "via proxy"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let id = made.body["data"]["id"].as_str().unwrap().to_string();
+    let events = s
+        .get(&format!("/v1/audit-events?target_id={id}"), s.key())
+        .await;
+    assert_eq!(
+        events.body["data"][0]["ip"], "203.0.113.5",
+        "{}",
+        events.text
+    );
+    // Sign-in attempts count against the real client, whatever it forges.
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let forged = format!("198.51.100.{i}, 203.0.113.5");
+        let r = s
+            .raw(
+                Method::POST,
+                "/login",
+                &[
+                    ("x-forwarded-for", &forged),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ],
+                b"email=a%40example.com&password=wrong-password-1&csrf=x".to_vec(),
+            )
+            .await;
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+
+    // An untrusted peer: its header is ignored.
+    let direct = TestServer::start_with(common::TestData::new(Backend::Sqlite).await, |c| {
+        c.trust_forwarded_headers = true;
+        c.trusted_proxies =
+            gatehouse_core::forwarded::TrustedProxies::parse(&["10.0.0.0/8"]).unwrap();
+    })
+    .await;
+    let made = direct
+        .raw(
+            Method::POST,
+            "/v1/access-keys",
+            &[
+                ("authorization", &format!("Bearer {}", direct.key())),
+                ("x-forwarded-for", "203.0.113.5"),
+                ("x-forwarded-host", "evil.example.com"),
+                ("content-type", "application/json"),
+            ],
+            br#"{"name": "direct"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let id = made.body["data"]["id"].as_str().unwrap().to_string();
+    let events = direct
+        .get(&format!("/v1/audit-events?target_id={id}"), direct.key())
+        .await;
+    assert_eq!(events.body["data"][0]["ip"], "127.0.0.1");
+}

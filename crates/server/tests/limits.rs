@@ -892,9 +892,12 @@ async fn a_flood_of_distinct_ips_stays_within_the_cap() {
     .await;
     let app = gatehouse::http::router(s.state.clone());
     async fn status(app: &axum::Router, ip: &str) -> u16 {
+        // From the proxy on loopback, which vouches for `ip`.
+        let proxy = std::net::SocketAddr::from(([127, 0, 0, 1], 40_000));
         let req = axum::http::Request::builder()
             .uri("/v1/tokens/me")
             .header("x-forwarded-for", ip)
+            .extension(axum::extract::ConnectInfo(proxy))
             .body(axum::body::Body::empty())
             .unwrap();
         app.clone().oneshot(req).await.unwrap().status().as_u16()

@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use gatehouse_core::forwarded::TrustedProxies;
+
 use super::{
     limits::{self, RawRateLimits, ScheduleValue},
     oauth2, Config, LogFormat, RawOAuth2Provider,
@@ -42,6 +44,7 @@ pub struct RawConfig {
     pub idle_timeout_seconds: Option<TomlScalar>,
     pub max_connections: Option<TomlScalar>,
     pub metrics_token: Option<SecretString>,
+    pub trusted_proxies: Option<StringList>,
     pub allow_private_webhook_targets: Option<TomlScalar>,
     pub webhook_retry_schedule_seconds: Option<ScheduleValue>,
     /// File only.
@@ -76,6 +79,7 @@ pub const SCALAR_KEYS: &[&str] = &[
     "idle_timeout_seconds",
     "max_connections",
     "metrics_token",
+    "trusted_proxies",
     "allow_private_webhook_targets",
     "webhook_retry_schedule_seconds",
 ];
@@ -96,6 +100,28 @@ impl TomlScalar {
             TomlScalar::Int(n) => n.to_string(),
             TomlScalar::Bool(b) => b.to_string(),
             TomlScalar::Str(s) => s.clone(),
+        }
+    }
+}
+
+/// A list of strings: a TOML array, or comma-separated (environment,
+/// flags).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StringList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl StringList {
+    fn items(&self) -> Vec<String> {
+        match self {
+            StringList::List(v) => v.clone(),
+            StringList::Text(s) => s
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect(),
         }
     }
 }
@@ -297,6 +323,11 @@ impl RawConfig {
                 1,
                 1_000_000,
             )?,
+            trusted_proxies: match self.trusted_proxies {
+                None => TrustedProxies::default(),
+                Some(list) => TrustedProxies::parse(&list.items())
+                    .map_err(|e| anyhow::anyhow!("invalid trusted_proxies: {e}"))?,
+            },
             metrics_token: match self.metrics_token {
                 Some(t) if t.expose_secret().len() < 16 => {
                     bail!("invalid metrics_token: must be at least 16 characters")

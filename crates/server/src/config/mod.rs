@@ -57,6 +57,9 @@ pub struct Config {
     pub idle_timeout_seconds: u64,
     /// Open connections at most; past it, new ones get a 503.
     pub max_connections: usize,
+    /// Proxies whose `X-Forwarded-*` headers are believed (with
+    /// `trust_forwarded_headers`); empty: the direct peer only.
+    pub trusted_proxies: gatehouse_core::forwarded::TrustedProxies,
     /// When set, `/metrics` needs `Authorization: Bearer <metrics_token>`.
     pub metrics_token: Option<SecretString>,
     /// Audit events older than this many days are pruned.

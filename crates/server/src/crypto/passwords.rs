@@ -1,4 +1,6 @@
-//! Password hashing with argon2id, always off the async worker threads.
+//! Password hashing with argon2id, always off the async worker threads and
+//! at most one per core at a time, so a burst of sign-ins queues instead of
+//! taking every thread and all the memory argon2 needs.
 
 use anyhow::Context;
 use argon2::{
@@ -8,8 +10,19 @@ use argon2::{
 use rand::{distr::Alphanumeric, Rng};
 use secrecy::{ExposeSecret, SecretString};
 
+/// The right to run one argon2 computation.
+async fn slot() -> anyhow::Result<tokio::sync::SemaphorePermit<'static>> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    });
+    slots.acquire().await.context("password hashing slots")
+}
+
 /// Hashes `password` (argon2id, default parameters) into a PHC string.
 pub async fn hash(password: SecretString) -> anyhow::Result<String> {
+    let _slot = slot().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -23,6 +36,7 @@ pub async fn hash(password: SecretString) -> anyhow::Result<String> {
 
 /// Checks `password` against a PHC string; a malformed hash is a mismatch.
 pub async fn verify(password: SecretString, phc: String) -> anyhow::Result<bool> {
+    let _slot = slot().await?;
     tokio::task::spawn_blocking(move || {
         let Ok(parsed) = PasswordHash::new(&phc) else {
             return false;

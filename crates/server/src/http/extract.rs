@@ -14,7 +14,10 @@ use serde::de::DeserializeOwned;
 use gatehouse_core::validate::BLANK;
 use gatehouse_store::PageRequest;
 
+use gatehouse_core::forwarded;
+
 use crate::{
+    config::Config,
     error::{ApiError, ApiResult, FieldErrors},
     service::audit::Origin,
     state::AppState,
@@ -173,8 +176,7 @@ fn parse_bounded(raw: Option<&str>, default: u32, min: u32, max: u32) -> Result<
 impl FromRequestParts<AppState> for Origin {
     type Rejection = std::convert::Infallible;
 
-    /// The peer's IP, or the first `X-Forwarded-For` hop when
-    /// `trust_forwarded_headers` is on, and the user agent (512 characters
+    /// The client's IP ([`client_ip`]) and the user agent (512 characters
     /// at most).
     async fn from_request_parts(
         parts: &mut Parts,
@@ -186,26 +188,28 @@ impl FromRequestParts<AppState> for Origin {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(512).collect());
         Ok(Origin {
-            ip: client_ip(parts, state.config().trust_forwarded_headers),
+            ip: client_ip(parts, state.config()),
             user_agent,
         })
     }
 }
 
-/// The client's IP: the first `X-Forwarded-For` hop when `trust_forwarded`
-/// is on and one was sent, else the peer's address.
-pub fn client_ip(parts: &Parts, trust_forwarded: bool) -> Option<String> {
-    let forwarded = trust_forwarded
-        .then(|| parts.headers.get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty());
-    forwarded.or_else(|| {
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-    })
+/// The client's IP: the peer's address, or with `trust_forwarded_headers`
+/// the right-most `X-Forwarded-For` address that is not one of the
+/// `trusted_proxies` (so what a client writes into the header itself is
+/// never believed).
+pub fn client_ip(parts: &Parts, config: &Config) -> Option<String> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    if !config.trust_forwarded_headers {
+        return Some(peer.to_string());
+    }
+    let chain = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Some(forwarded::client_ip(peer, chain, &config.trusted_proxies).to_string())
 }

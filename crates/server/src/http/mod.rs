@@ -111,7 +111,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Sends a request to the routes of its surface.
 async fn dispatch(State(s): State<Surfaces>, mut req: Request) -> Response {
-    let host = request_host(&req, s.state.config().trust_forwarded_headers);
+    let host = request_host(&req, s.state.config());
     let surface = match hosts::surface(s.state.services(), host.as_deref()).await {
         Ok(surface) => surface,
         Err(err) => return err.into_response(),
@@ -130,16 +130,25 @@ async fn dispatch(State(s): State<Surfaces>, mut req: Request) -> Response {
     }
 }
 
-/// The request's host, before normalisation: `X-Forwarded-Host` (first
-/// value) when `trust_forwarded` is set, else `Host`, else the URI's.
-fn request_host(req: &Request, trust_forwarded: bool) -> Option<String> {
+/// The request's host, before normalisation: with `trust_forwarded_headers`
+/// and a trusted peer, `X-Forwarded-Host` (its right-most value, the one
+/// the nearest proxy set), else `Host`, else the URI's.
+fn request_host(req: &Request, config: &crate::config::Config) -> Option<String> {
     let headers = req.headers();
-    let forwarded = trust_forwarded
-        .then(|| headers.get("x-forwarded-host"))
+    let peer_trusted = || {
+        req.extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .is_some_and(|c| {
+                gatehouse_core::forwarded::peer_is_trusted(c.0.ip(), &config.trusted_proxies)
+            })
+    };
+    let forwarded = (config.trust_forwarded_headers && peer_trusted())
+        .then(|| headers.get_all("x-forwarded-host").iter().next_back())
         .flatten()
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim);
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
     forwarded
         .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
         .or_else(|| req.uri().host())

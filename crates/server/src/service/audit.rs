@@ -12,9 +12,8 @@ use gatehouse_store::{
 use super::{principal::Principal, Services};
 use crate::error::{ApiError, ApiResult};
 
-/// Where a request came from: the client IP (the peer, or the first
-/// `X-Forwarded-For` hop when `trust_forwarded_headers` is on) and its user
-/// agent.
+/// Where a request came from: the client IP (the peer, or behind trusted
+/// proxies the address they saw) and its user agent.
 #[derive(Debug, Clone, Default)]
 pub struct Origin {
     pub ip: Option<String>,

@@ -102,7 +102,7 @@ async fn app_caller(
         if app.access_type != AccessType::Public {
             return Err(ApiError::Unauthorized("missing"));
         }
-        let ip = client_ip(parts, state.config().trust_forwarded_headers);
+        let ip = client_ip(parts, state.config());
         limits::anonymous(state, meter, ip.as_deref()).await?;
         limits::app(state, meter, &app).await?;
         return Ok(AppCaller { app, key: None });

@@ -36,7 +36,7 @@ pub async fn refused(state: &AppState, parts: &Parts, err: ApiError) -> ApiError
     if !matches!(err, ApiError::Unauthorized(_)) {
         return err;
     }
-    let ip = client_ip(parts, state.config().trust_forwarded_headers);
+    let ip = client_ip(parts, state.config());
     match limits::anonymous(state, &meter_of(parts), ip.as_deref()).await {
         Err(limited) => limited,
         Ok(()) => err,
