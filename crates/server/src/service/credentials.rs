@@ -247,7 +247,7 @@ pub async fn find_visible(
     Ok(record)
 }
 
-fn reach_of(record: &CredentialRecord) -> Reach {
+pub fn reach_of(record: &CredentialRecord) -> Reach {
     let c = &record.credential;
     Reach {
         organization_id: c.organization_id.clone(),

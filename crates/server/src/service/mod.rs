@@ -19,6 +19,7 @@ pub mod connect_tokens;
 pub mod credentials;
 pub mod end_users;
 pub mod hosts;
+pub mod leaks;
 pub mod limits;
 pub mod members;
 pub mod oauth2;

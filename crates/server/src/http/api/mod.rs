@@ -8,6 +8,7 @@ pub mod access_keys;
 pub mod apps;
 pub mod audit_events;
 pub mod connect;
+pub mod credentials;
 pub mod end_users;
 pub mod environments;
 pub mod oauth2_providers;
@@ -44,6 +45,7 @@ pub fn management_routes() -> OpenApiRouter<AppState> {
         .merge(connect::routes())
         .merge(session::routes())
         .merge(webhooks::routes())
+        .merge(credentials::routes())
 }
 
 /// Every route of an app's own hostname.
