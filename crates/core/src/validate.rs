@@ -169,22 +169,44 @@ impl Hostname {
 
 string_newtype!(
     /// The platform's id for one of its end users: 1–250 characters, not
-    /// blank, no control characters. Kept exactly as given.
+    /// blank, no leading or trailing whitespace, no control or invisible
+    /// format characters (bidi overrides, zero-width spaces), in Unicode
+    /// NFC, so two ids that look the same are the same id.
     UserId
 );
 
 impl UserId {
     pub fn parse(raw: &str) -> Result<Self, String> {
+        use unicode_general_category::{get_general_category, GeneralCategory};
+        use unicode_normalization::UnicodeNormalization;
         if raw.trim().is_empty() {
             return Err(BLANK.into());
         }
-        if raw.chars().count() > 250 {
-            return Err("must be at most 250 characters".into());
+        if raw.trim() != raw {
+            return Err("must not start or end with whitespace".into());
         }
         if raw.chars().any(char::is_control) {
             return Err("must not contain control characters".into());
         }
-        Ok(Self(raw.to_string()))
+        let invisible = |c: char| {
+            matches!(
+                get_general_category(c),
+                GeneralCategory::Format
+                    | GeneralCategory::LineSeparator
+                    | GeneralCategory::ParagraphSeparator
+            )
+        };
+        if raw.chars().any(invisible) {
+            return Err(
+                "must not contain invisible format characters (such as bidi controls or zero-width spaces)"
+                    .into(),
+            );
+        }
+        let normalized: String = raw.nfc().collect();
+        if normalized.chars().count() > 250 {
+            return Err("must be at most 250 characters".into());
+        }
+        Ok(Self(normalized))
     }
 }
 
@@ -211,6 +233,30 @@ impl RedirectUrl {
         }
         Ok(Self(raw.to_string()))
     }
+}
+
+impl RedirectUrl {
+    /// The URL's origin, e.g. `https://app.example.com:8443`.
+    pub fn origin(&self) -> String {
+        url::Url::parse(&self.0)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+}
+
+/// An origin an app's redirect URLs may point to: `https://host[:port]`
+/// (http for `localhost` and `*.localhost`), nothing after the host;
+/// returned in its canonical form (`https://app.example.com`).
+pub fn parse_origin(raw: &str) -> Result<String, String> {
+    let bad = || {
+        "must be an origin such as https://app.example.com (http only for localhost)".to_string()
+    };
+    let url = url::Url::parse(raw.trim()).map_err(|_| bad())?;
+    RedirectUrl::parse(url.as_str()).map_err(|_| bad())?;
+    if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+        return Err("must be an origin alone, without a path, query or fragment".into());
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 /// A `Host` header value as hosts are compared (SPEC §1): lower-cased,
@@ -291,12 +337,59 @@ mod tests {
         assert!(Hostname::parse("[::1]").is_err());
     }
 
-    /// User ids are kept as given, bounded, and free of control characters.
+    #[test]
+    fn origins() {
+        assert_eq!(
+            parse_origin("https://App.Example.com/").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            parse_origin("https://a.example.com:8443").unwrap(),
+            "https://a.example.com:8443"
+        );
+        assert_eq!(
+            parse_origin("http://localhost:3000").unwrap(),
+            "http://localhost:3000"
+        );
+        for bad in [
+            "http://example.com",
+            "https://example.com/path",
+            "https://example.com/?q",
+            "ftp://x.y",
+            "nope",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+        let url = RedirectUrl::parse("https://app.example.com:8443/done?x=1").unwrap();
+        assert_eq!(url.origin(), "https://app.example.com:8443");
+    }
+
+    /// User ids are bounded, trimmed of nothing (edges must be clean), free
+    /// of control and format characters, and NFC.
     #[test]
     fn user_ids() {
         assert_eq!(
-            UserId::parse(" customer 7 ").map(UserId::into_inner),
-            Ok(" customer 7 ".into())
+            UserId::parse("customer 7").map(UserId::into_inner),
+            Ok("customer 7".into())
+        );
+        assert!(UserId::parse(" customer 7").is_err());
+        assert!(UserId::parse("customer 7\u{3000}").is_err());
+        for sneaky in [
+            "ad\u{202e}min",
+            "ad\u{200b}min",
+            "\u{feff}admin",
+            "a\u{2028}b",
+            "a\u{2066}b",
+        ] {
+            assert!(
+                UserId::parse(sneaky).unwrap_err().contains("format"),
+                "{sneaky:?}"
+            );
+        }
+        // "é" decomposed and composed are one id.
+        assert_eq!(
+            UserId::parse("jose\u{301}").map(UserId::into_inner),
+            Ok("jos\u{e9}".into())
         );
         assert_eq!(UserId::parse("  "), Err(BLANK.into()));
         assert!(UserId::parse(&"é".repeat(250)).is_ok());

@@ -16,6 +16,7 @@ on_both_backends!(
     anonymous_public_tokens_are_add_only,
     tokens_die_with_the_key_that_minted_them,
     deleting_a_project_cuts_off_its_apps_on_every_node,
+    redirect_origins_and_user_ids,
 );
 
 const OPENAI: &str = "dynamiq.connections.OpenAI";
@@ -290,4 +291,91 @@ async fn deleting_a_project_cuts_off_its_apps_on_every_node(backend: Backend) {
             StatusCode::NOT_FOUND
         );
     }
+}
+
+/// An app that lists `allowed_redirect_origins` accepts a token's
+/// `redirect_url` only on them; user ids with invisible characters or
+/// loose edges are refused, and one written two ways is one id.
+async fn redirect_origins_and_user_ids(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let sandbox = s.boot().sandbox_id.clone();
+    let (app_id, host) = s
+        .deploy_app(&sandbox, "Redirecting", "public", requirement())
+        .await;
+    let patched = s
+        .patch(
+            &format!("/v1/apps/{app_id}"),
+            s.key(),
+            json!({"allowed_redirect_origins": ["https://App.Example.com/", "http://localhost:3000"]}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert_eq!(
+        patched.body["data"]["allowed_redirect_origins"],
+        json!(["https://app.example.com", "http://localhost:3000"])
+    );
+    let bad_origin = s
+        .patch(
+            &format!("/v1/apps/{app_id}"),
+            s.key(),
+            json!({"allowed_redirect_origins": ["https://x.example.com/path"]}),
+        )
+        .await;
+    assert_eq!(bad_origin.status, StatusCode::BAD_REQUEST);
+    assert!(bad_origin.detail("allowed_redirect_origins").is_some());
+
+    let mint_with =
+        |body: Value| s.call_host(&host, Method::POST, "/v1/connect/tokens", None, Some(body));
+    let ok =
+        mint_with(json!({"user_id": "u-1", "redirect_url": "https://app.example.com/done"})).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
+    let elsewhere =
+        mint_with(json!({"user_id": "u-1", "redirect_url": "https://evil.example.net/phish"}))
+            .await;
+    assert_eq!(elsewhere.status, StatusCode::BAD_REQUEST);
+    assert!(elsewhere
+        .detail("redirect_url")
+        .unwrap()
+        .contains("allowed_redirect_origins"));
+    let other_port =
+        mint_with(json!({"user_id": "u-1", "redirect_url": "https://app.example.com:8443/done"}))
+            .await;
+    assert_eq!(other_port.status, StatusCode::BAD_REQUEST);
+    // An empty list allows any https URL again.
+    s.patch(
+        &format!("/v1/apps/{app_id}"),
+        s.key(),
+        json!({"allowed_redirect_origins": []}),
+    )
+    .await;
+    let any =
+        mint_with(json!({"user_id": "u-1", "redirect_url": "https://elsewhere.example.org/"}))
+            .await;
+    assert_eq!(any.status, StatusCode::CREATED, "{}", any.text);
+
+    for sneaky in ["ad\u{202e}nimda", "zero\u{200b}width", " padded", "padded "] {
+        let r = mint_with(json!({"user_id": sneaky})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{sneaky:?}: {}", r.text);
+        assert!(r.detail("user_id").is_some());
+    }
+    // Composed and decomposed "é": the same end user.
+    for id in ["jos\u{e9}", "jose\u{301}"] {
+        let token = mint(&s, &host, Some(s.key()), id).await;
+        let session = s.get("/v1/connect/session", &token).await;
+        assert_eq!(session.body["data"]["user_id"], "jos\u{e9}");
+    }
+    let users = s
+        .get(&format!("/v1/end-users?environment_id={sandbox}"), s.key())
+        .await;
+    let ids: Vec<&str> = users.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids.iter().filter(|i| i.starts_with("jos")).count(),
+        1,
+        "{ids:?}"
+    );
 }

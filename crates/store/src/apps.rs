@@ -25,6 +25,9 @@ pub struct App {
     pub deployed_version_id: Option<String>,
     pub created_at: i64,
     pub deleted_at: Option<i64>,
+    /// Space-separated origins a connect token's redirect URL must be on
+    /// (none: any).
+    pub allowed_redirect_origins: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -48,7 +51,7 @@ pub struct AppFilter {
 /// environment.
 const APP_UNIQUE: &[(&str, &str)] = &[("hostname", "hostname"), ("slug", "slug")];
 
-const APP_COLUMNS: &str = "id, organization_id, project_id, environment_id, name, slug, hostname, access_type, deployed_version_id, created_at, deleted_at";
+const APP_COLUMNS: &str = "id, organization_id, project_id, environment_id, name, slug, hostname, access_type, deployed_version_id, created_at, deleted_at, allowed_redirect_origins";
 
 impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
@@ -56,8 +59,8 @@ impl Store {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
             sqlx::query(
-                "INSERT INTO apps (id, organization_id, project_id, environment_id, name, slug, hostname, access_type, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                "INSERT INTO apps (id, organization_id, project_id, environment_id, name, slug, hostname, access_type, created_at, allowed_redirect_origins) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(&app.id)
             .bind(&app.organization_id)
@@ -66,8 +69,9 @@ impl Store {
             .bind(&app.name)
             .bind(&app.slug)
             .bind(&app.hostname)
-            .bind(app.access_type.as_str())
+                        .bind(app.access_type.as_str())
             .bind(app.created_at)
+            .bind(&app.allowed_redirect_origins)
             .execute(&mut *tx)
             .await
             .map_err(unique(APP_UNIQUE))?;
@@ -101,7 +105,7 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn app_by_hostname(&self, hostname: &str) -> Result<Option<App>> {
         let q = "SELECT a.id, a.organization_id, a.project_id, a.environment_id, a.name, a.slug, a.hostname, a.access_type, \
-                 a.deployed_version_id, a.created_at, a.deleted_at FROM apps a JOIN environments e ON e.id = a.environment_id \
+                 a.deployed_version_id, a.created_at, a.deleted_at, a.allowed_redirect_origins FROM apps a JOIN environments e ON e.id = a.environment_id \
                  WHERE a.hostname = $1 AND a.deleted_at IS NULL AND e.deleted_at IS NULL";
         Ok(on_pool!(self, |p| sqlx::query_as(q)
             .bind(hostname)
@@ -141,10 +145,11 @@ impl Store {
     pub async fn update_app(&self, app: &App, effects: &Effects) -> Result<()> {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            sqlx::query("UPDATE apps SET name = $1, hostname = $2, access_type = $3 WHERE id = $4 AND deleted_at IS NULL")
+            sqlx::query("UPDATE apps SET name = $1, hostname = $2, access_type = $3, allowed_redirect_origins = $4 WHERE id = $5 AND deleted_at IS NULL")
                 .bind(&app.name)
                 .bind(&app.hostname)
                 .bind(app.access_type.as_str())
+                .bind(&app.allowed_redirect_origins)
                 .bind(&app.id)
                 .execute(&mut *tx)
                 .await

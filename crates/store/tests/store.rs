@@ -130,6 +130,7 @@ fn app(id: &str, environment: &str, slug: &str, hostname: &str) -> App {
         hostname: hostname.into(),
         access_type: AccessType::Public,
         deployed_version_id: None,
+        allowed_redirect_origins: None,
         created_at: 1,
         deleted_at: None,
     }

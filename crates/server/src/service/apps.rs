@@ -37,6 +37,9 @@ pub struct CreateApp {
     pub hostname: Option<String>,
     /// `private` (default) or `public`.
     pub access_type: Option<String>,
+    /// Origins (`https://app.example.com`) a connect token's `redirect_url`
+    /// must be on; none or empty: any https URL.
+    pub allowed_redirect_origins: Option<Vec<String>>,
 }
 
 /// Body of `PATCH /v1/apps/{id}`.
@@ -46,6 +49,27 @@ pub struct UpdateApp {
     pub name: Option<String>,
     pub hostname: Option<String>,
     pub access_type: Option<String>,
+    /// Replaces the list; `[]` allows any https URL again.
+    pub allowed_redirect_origins: Option<Vec<String>>,
+}
+
+/// The most origins one app may list.
+const MAX_ORIGINS: usize = 20;
+
+/// The stored form of `allowed_redirect_origins`: canonical origins,
+/// space-separated, none for an empty list.
+fn parse_origins(raw: &[String]) -> Result<Option<String>, String> {
+    if raw.len() > MAX_ORIGINS {
+        return Err(format!("must list at most {MAX_ORIGINS} origins"));
+    }
+    let mut origins = Vec::new();
+    for o in raw {
+        let o = gatehouse_core::validate::parse_origin(o).map_err(|e| format!("{o:?} {e}"))?;
+        if !origins.contains(&o) {
+            origins.push(o);
+        }
+    }
+    Ok((!origins.is_empty()).then(|| origins.join(" ")))
 }
 
 /// Body of `POST /v1/apps/{id}/versions`.
@@ -174,6 +198,12 @@ pub async fn create(
         "access_type",
         parse_access_type(body.access_type.as_deref()),
     );
+    let origins = match body.allowed_redirect_origins.as_deref() {
+        Some(list) => errors
+            .check("allowed_redirect_origins", parse_origins(list))
+            .flatten(),
+        None => None,
+    };
     let hostname = match (body.hostname.as_deref(), &slug) {
         (Some(raw), _) => errors.check("hostname", parse_hostname(svc, raw)),
         (None, Some(slug)) => {
@@ -200,6 +230,7 @@ pub async fn create(
         deployed_version_id: None,
         created_at: now_ms(),
         deleted_at: None,
+        allowed_redirect_origins: origins,
     };
     let effects = audit::effects(
         caller.into(),
@@ -237,6 +268,11 @@ pub async fn update(
     if let Some(raw) = body.hostname.as_deref() {
         if let Some(host) = errors.check("hostname", parse_hostname(svc, raw)) {
             app.hostname = host;
+        }
+    }
+    if let Some(list) = body.allowed_redirect_origins.as_deref() {
+        if let Some(origins) = errors.check("allowed_redirect_origins", parse_origins(list)) {
+            app.allowed_redirect_origins = origins;
         }
     }
     if body.access_type.is_some() {

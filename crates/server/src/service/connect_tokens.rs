@@ -90,6 +90,15 @@ pub async fn mint(
         None => None,
         Some(raw) => errors.check("redirect_url", RedirectUrl::parse(raw)),
     };
+    if let (Some(url), Some(allowed)) = (&redirect_url, &caller.app.allowed_redirect_origins) {
+        let origin = url.origin();
+        if !allowed.split_whitespace().any(|o| o == origin) {
+            errors.add(
+                "redirect_url",
+                format!("must be on one of the app's allowed_redirect_origins ({origin} is not)"),
+            );
+        }
+    }
     errors.finish()?;
     let user_id = user_id
         .ok_or_else(|| ApiError::field("user_id", BLANK))?

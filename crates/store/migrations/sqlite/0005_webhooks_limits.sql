@@ -1,5 +1,5 @@
--- Webhooks with a durable outbox (SPEC §9), and per-environment rate limits
--- (SPEC §8).
+-- Webhooks with a durable outbox (SPEC §9), per-environment rate limits
+-- (SPEC §8), and the origins an app's redirect URLs may point to.
 
 -- A webhook of an environment. The signing secret is sealed with the
 -- master key named by master_key_id (AAD: the webhook id). After a
@@ -75,3 +75,7 @@ ALTER TABLE environments ADD COLUMN rate_limit INTEGER;
 ALTER TABLE environments ADD COLUMN rate_limit_window INTEGER;
 
 CREATE INDEX audit_events_at ON audit_events (at);
+
+-- Space-separated origins the hosted page may send an app's users back to
+-- (none: any https URL).
+ALTER TABLE apps ADD COLUMN allowed_redirect_origins TEXT;

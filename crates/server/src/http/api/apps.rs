@@ -54,6 +54,8 @@ pub struct AppView {
     pub environment_id: String,
     pub access_control: AccessControl,
     pub deployed_version_id: Option<String>,
+    /// Origins a connect token's `redirect_url` must be on (empty: any).
+    pub allowed_redirect_origins: Vec<String>,
     pub created_at: String,
 }
 
@@ -70,6 +72,13 @@ impl From<&App> for AppView {
                 access_type: a.access_type.to_string(),
             },
             deployed_version_id: a.deployed_version_id.clone(),
+            allowed_redirect_origins: a
+                .allowed_redirect_origins
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
             created_at: format_ms(a.created_at),
         }
     }
