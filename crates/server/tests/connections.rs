@@ -1,8 +1,9 @@
 //! Connections cannot be held open for free (SPEC §10): a request whose
 //! headers dribble in, a body that never finishes and an idle keep-alive
-//! connection are each closed after their timeout, and past
-//! `max_connections` a new connection gets a 503 in the SPEC §2 envelope
-//! while the open ones keep being served.
+//! connection are each closed after their timeout; at `max_connections`
+//! a new connection takes the place of the longest-waiting idle one, and
+//! gets a 503 in the SPEC §2 envelope only when every open connection has
+//! a request in flight, while the open ones keep being served.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -133,17 +134,30 @@ async fn a_half_sent_body_times_out() {
     assert_eq!(v["error"]["message"], "Request Timeout");
 }
 
-/// Past `max_connections`, a new connection is answered 503 (envelope,
-/// `Retry-After`) and closed; the connections already open are served,
-/// and a slot that frees up is used again.
+/// A request whose body is still arriving: in flight until it finishes.
+async fn busy(s: &TestServer) -> TcpStream {
+    let mut conn = connect(s).await;
+    let head = format!(
+        "POST /v1/projects HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{{\"name\": ",
+        s.key()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn
+}
+
+/// At `max_connections` with a request in flight on every connection, a
+/// new connection is answered 503 (envelope, `Retry-After`) and closed;
+/// the open ones are served, and once one of them is only waiting for its
+/// next request, a new connection takes its place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_cap_get_503() {
     let s = server(|c| c.max_connections = 4).await;
     let mut open = Vec::new();
     for _ in 0..4 {
-        open.push(connect(&s).await);
+        open.push(busy(&s).await);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut extra = connect(&s).await;
     let answer = read_until_closed(&mut extra, Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
@@ -152,25 +166,67 @@ async fn connections_past_the_cap_get_503() {
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(v["error"]["code"], "service_unavailable");
 
-    // The open ones still work.
+    // The open ones still work: the first finishes its request.
     let first = &mut open[0];
-    first.write_all(GET).await.unwrap();
-    let mut buf = [0u8; 1024];
+    first.write_all(b"\"P\"}       ").await.unwrap();
+    let mut buf = [0u8; 4096];
     let n = first.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let answered = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(answered.starts_with("HTTP/1.1 201"), "{answered}");
 
-    // Closing one frees its slot.
-    drop(open.pop());
-    let mut served = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let mut again = connect(&s).await;
-        again.write_all(GET).await.unwrap();
-        let n = again.read(&mut buf).await.unwrap_or(0);
-        if String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200") {
-            served = true;
-            break;
-        }
+    // Now it only waits for its next request: a new connection gets its
+    // slot, and it is closed.
+    let mut again = connect(&s).await;
+    again.write_all(GET).await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), again.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert_eq!(
+        read_until_closed(&mut open[0], Duration::from_secs(5)).await,
+        "",
+        "the idle connection made room"
+    );
+}
+
+/// Idle connections cannot lock others out: at the cap, the one that has
+/// waited longest makes room for the new one; the others stay open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_make_room_at_the_cap() {
+    let s = server(|c| c.max_connections = 3).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(connect(&s).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(served, "a freed slot is used again");
+    let mut buf = [0u8; 1024];
+    for round in 0..3 {
+        let mut fresh = connect(&s).await;
+        fresh.write_all(GET).await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), fresh.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+            "round {round}"
+        );
+        // The oldest idle one was closed: this round's victim.
+        assert_eq!(
+            read_until_closed(&mut open[round], Duration::from_secs(5)).await,
+            ""
+        );
+        // The fresh connection is idle now too, and newest.
+        open.push(fresh);
+    }
+    // The newest are still open and served.
+    let last = open.last_mut().unwrap();
+    last.write_all(GET).await.unwrap();
+    let n = last.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
 }

@@ -696,6 +696,16 @@ fn verdict(r: &Reply) -> (StatusCode, Value) {
     (r.status, r.body["error"].clone())
 }
 
+/// What the matrix has done so far.
+#[derive(Default)]
+struct Tally {
+    /// Makes fresh names unique.
+    counter: usize,
+    /// Foreign requests compared.
+    checked: usize,
+    failures: Vec<String>,
+}
+
 /// Every id a tenant owns, to look for in answers that list things.
 fn all_ids(t: &Tenant) -> Vec<&str> {
     t.ids
@@ -712,10 +722,13 @@ async fn check_operation(
     method: &Method,
     path: &str,
     op: &Operation,
-    counter: &mut usize,
-    checked: &mut usize,
-    failures: &mut Vec<String>,
+    tally: &mut Tally,
 ) {
+    let Tally {
+        counter,
+        checked,
+        failures,
+    } = tally;
     let fill = |ids: &BTreeMap<Kind, String>| -> BTreeMap<Place, String> {
         op.slots
             .iter()
@@ -1047,16 +1060,14 @@ async fn a_tenant_cannot_reach_another_tenants_resources(backend: Backend) {
         )
     });
 
-    let mut counter = 0;
-    let mut checked = 0;
-    let mut failures = Vec::new();
+    let mut tally = Tally::default();
     for (method, path) in &routes {
         if outside_the_matrix(method, path) {
             continue;
         }
         if on_app_surface(method, path) {
             for cred in &credentials {
-                check_app_surface(&s, cred, method, path, &mut failures).await;
+                check_app_surface(&s, cred, method, path, &mut tally.failures).await;
             }
             continue;
         }
@@ -1083,10 +1094,16 @@ async fn a_tenant_cannot_reach_another_tenants_resources(backend: Backend) {
 
         // A fresh connect token of the own app, for a user of its own, per
         // route: some routes end or change what the token holds.
-        counter += 1;
+        tally.counter += 1;
         let connect = Credential {
             label: "A.sandbox connect token",
-            token: mint(&s, &own.hostname, &b.key, &format!("matrix-{counter}")).await,
+            token: mint(
+                &s,
+                &own.hostname,
+                &b.key,
+                &format!("matrix-{}", tally.counter),
+            )
+            .await,
             kind: CredentialKind::ConnectToken,
             reach: Reach::Environment,
             own: own.clone(),
@@ -1107,31 +1124,23 @@ async fn a_tenant_cannot_reach_another_tenants_resources(backend: Backend) {
             .await;
         }
         for cred in credentials.iter().chain(std::iter::once(&connect)) {
-            check_operation(
-                &s,
-                cred,
-                method,
-                path,
-                &op,
-                &mut counter,
-                &mut checked,
-                &mut failures,
-            )
-            .await;
+            check_operation(&s, cred, method, path, &op, &mut tally).await;
         }
     }
     assert!(
-        failures.is_empty(),
+        tally.failures.is_empty(),
         "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
+        tally.failures.len(),
+        tally.failures.join("\n")
     );
     assert!(
-        checked > 150,
-        "only {checked} foreign requests were checked"
+        tally.checked > 150,
+        "only {} foreign requests were checked",
+        tally.checked
     );
     eprintln!(
-        "isolation: {} routes, {checked} foreign requests",
-        routes.len()
+        "isolation: {} routes, {} foreign requests",
+        routes.len(),
+        tally.checked
     );
 }

@@ -4,19 +4,24 @@
 //! when it waits longer than `idle_timeout_seconds` for its next request;
 //! a request (body included) gets `request_timeout_seconds` through
 //! tower-http's timeout, mapped to the SPEC §2 envelope by the request
-//! context. Past `max_connections`, a new connection is answered 503 with
-//! the envelope and closed, so the server keeps answering the ones it has.
+//! context. At `max_connections`, a new connection takes the place of the
+//! open one that has waited longest on its client (idle, or still sending
+//! a request's head): a flood of idle or slow connections cannot lock
+//! others out. When every connection has a request in flight, a new one is
+//! answered 503 with the envelope and closed, so the server keeps
+//! answering the ones it has.
 //! On shutdown it stops accepting, lets in-flight requests finish and
 //! closes idle connections.
 
 use std::{
+    collections::HashMap,
     future::Future,
     io,
     net::SocketAddr,
     pin::{pin, Pin},
     sync::{
-        atomic::{AtomicI64, AtomicU32, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering},
+        Arc, Mutex,
     },
     task::{Context, Poll},
     time::{Duration, Instant},
@@ -28,7 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf},
     net::{TcpListener, TcpStream},
-    sync::{watch, Semaphore},
+    sync::{watch, Notify, OwnedSemaphorePermit, Semaphore},
 };
 use tower::ServiceExt;
 
@@ -36,9 +41,11 @@ use crate::config::Config;
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
-/// Refusals (503 past the cap) being written at once, at most; beyond,
-/// connections are closed without an answer.
-const MAX_REFUSALS: usize = 256;
+/// Connections past the cap being given room or refused at once, at
+/// most; beyond, connections are closed without an answer.
+const MAX_PENDING: usize = 256;
+/// How long a connection past the cap waits for the room it made.
+const ROOM_WAIT: Duration = Duration::from_secs(1);
 /// How long writing a refusal may take.
 const REFUSAL_WRITE: Duration = Duration::from_secs(1);
 
@@ -73,7 +80,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
+    let pending = Arc::new(Semaphore::new(MAX_PENDING));
+    let open = Arc::new(Registry::default());
     let (stop, stopped) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
@@ -90,23 +98,39 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let conn = Conn {
+            stream,
+            peer,
+            app: app.clone(),
+            limits,
+            stopped: stopped.clone(),
+            open: open.clone(),
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            metrics::counter!("gatehouse_connections_refused_total").increment(1);
-            if let Ok(permit) = refusals.clone().try_acquire_owned() {
-                tokio::spawn(async move {
-                    refuse(stream).await;
-                    drop(permit);
-                });
-            }
+            let Ok(permit) = pending.clone().try_acquire_owned() else {
+                metrics::counter!("gatehouse_connections_refused_total").increment(1);
+                continue;
+            };
+            let slots = slots.clone();
+            tokio::spawn(async move {
+                // Make room: the connection waiting longest on its client
+                // closes, and its slot comes to this one.
+                if conn.open.evict_one() {
+                    if let Ok(Ok(slot)) =
+                        tokio::time::timeout(ROOM_WAIT, slots.acquire_owned()).await
+                    {
+                        drop(permit);
+                        conn.run(slot).await;
+                        return;
+                    }
+                }
+                metrics::counter!("gatehouse_connections_refused_total").increment(1);
+                refuse(conn.stream).await;
+                drop(permit);
+            });
             continue;
         };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let stopped = stopped.clone();
-        tokio::spawn(async move {
-            connection(stream, peer, app, limits, stopped).await;
-            drop(slot);
-        });
+        tokio::spawn(conn.run(slot));
     }
     drop(listener);
     let _ = stop.send(true);
@@ -126,6 +150,80 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
+/// An accepted connection, before it is served.
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    limits: Limits,
+    stopped: watch::Receiver<bool>,
+    open: Arc<Registry>,
+}
+
+impl Conn {
+    /// Serves the connection in `slot` until it ends.
+    async fn run(self, slot: OwnedSemaphorePermit) {
+        let _ = self.stream.set_nodelay(true);
+        let activity = Arc::new(Activity::new());
+        let id = self.open.insert(activity.clone());
+        connection(
+            self.stream,
+            self.peer,
+            self.app,
+            self.limits,
+            self.stopped,
+            activity,
+        )
+        .await;
+        self.open.remove(id);
+        drop(slot);
+    }
+}
+
+/// The open connections' activity, to find the one to close at the cap.
+#[derive(Default)]
+struct Registry {
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Activity>>>,
+}
+
+impl Registry {
+    fn insert(&self, activity: Arc<Activity>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, activity);
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().remove(&id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Activity>>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Asks the connection that has waited longest on its client (no
+    /// request in flight) to close; `false` when every one is busy.
+    fn evict_one(&self) -> bool {
+        let open = self.lock();
+        let victim = open
+            .values()
+            .filter(|a| !a.evicted.load(Ordering::Acquire))
+            .filter_map(|a| a.waiting_since().map(|since| (since, a)))
+            .min_by_key(|(since, _)| *since);
+        match victim {
+            Some((_, activity)) => {
+                activity.evicted.store(true, Ordering::Release);
+                activity.evict.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// What a connection is doing, for its watchdog. Times are milliseconds
 /// since the connection was accepted.
 struct Activity {
@@ -137,6 +235,9 @@ struct Activity {
     head_since: AtomicI64,
     /// When the connection last became idle.
     idle_since: AtomicI64,
+    /// Chosen to make room at the cap.
+    evicted: AtomicBool,
+    evict: Notify,
 }
 
 impl Activity {
@@ -146,7 +247,25 @@ impl Activity {
             in_flight: AtomicU32::new(0),
             head_since: AtomicI64::new(-1),
             idle_since: AtomicI64::new(0),
+            evicted: AtomicBool::new(false),
+            evict: Notify::new(),
         }
+    }
+
+    /// Since when the connection has waited on its client: for its next
+    /// request, or for the rest of a request's head. `None` while a
+    /// request is in flight.
+    fn waiting_since(&self) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let head = self.head_since.load(Ordering::Acquire);
+        let since = if head >= 0 {
+            head
+        } else {
+            self.idle_since.load(Ordering::Acquire)
+        };
+        Some(self.start + Duration::from_millis(since.max(0) as u64))
     }
 
     fn now(&self) -> i64 {
@@ -262,8 +381,8 @@ async fn connection(
     app: Router,
     limits: Limits,
     mut stopped: watch::Receiver<bool>,
+    activity: Arc<Activity>,
 ) {
-    let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: activity.clone(),
@@ -305,6 +424,15 @@ async fn connection(
                 }
             }
             () = tokio::time::sleep(wait) => {}
+            () = activity.evict.notified() => {
+                if activity.in_flight.load(Ordering::Acquire) == 0 {
+                    metrics::counter!("gatehouse_connections_closed_total", "reason" => "evicted")
+                        .increment(1);
+                    return;
+                }
+                // A request arrived meanwhile: it is served.
+                activity.evicted.store(false, Ordering::Release);
+            }
         }
     }
 }
