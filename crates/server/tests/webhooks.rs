@@ -7,17 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "common/process.rs"]
+mod process;
 #[path = "common/webhooks.rs"]
 mod receiver;
 
-use std::{
-    collections::HashMap,
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use common::{Backend, TestData, TestServer};
+use process::Serve;
 use receiver::{Received, Receiver};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -629,72 +627,12 @@ async fn one_delivery_per_event_across_nodes(backend: Backend) {
     }
 }
 
-/// A `gatehouse serve` process (the built binary) and its bootstrap key.
-struct Process {
-    child: Child,
-    base: String,
-    /// The access key of the first-start banner, when there is one.
-    key_banner: std::sync::mpsc::Receiver<String>,
-}
-
-/// Starts `gatehouse serve` on `port`; the key is read from the banner of
-/// a first start.
-fn serve(dir: &std::path::Path, database_url: &str, port: u16) -> Process {
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["serve", "--listen", &listen, "--database-url", database_url])
-        .current_dir(dir)
-        .env("RUST_LOG", "warn")
+/// `gatehouse serve` in `dir` over `database_url`, delivering to private
+/// addresses with a short retry schedule.
+fn serve(dir: &std::path::Path, database_url: &str) -> Serve {
+    Serve::new(dir, database_url)
         .env("GATEHOUSE_ALLOW_PRIVATE_WEBHOOK_TARGETS", "true")
         .env("GATEHOUSE_WEBHOOK_RETRY_SCHEDULE_SECONDS", "1,1,1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Reads the whole of stdout, so the process never blocks on a full
-    // pipe; passes the banner's access key on.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.trim().strip_prefix("access key") {
-                let _ = tx.send(rest.trim().to_string());
-            }
-        }
-    });
-    Process {
-        child,
-        base: format!("http://{listen}"),
-        key_banner: rx,
-    }
-}
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Process {
-    fn kill(&mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-KILL", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn call(base: &str, method: Method, path: &str, key: &str, body: Option<Value>) -> Value {
@@ -724,8 +662,8 @@ async fn delivered_after_sigkill(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let db = data.database_url();
     let rx = Receiver::start();
-    let port = free_port();
-    let mut node = serve(dir.path(), &db, port);
+    let spec = serve(dir.path(), &db);
+    let mut node = spec.spawn();
     let key = node
         .key_banner
         .recv_timeout(Duration::from_secs(30))
@@ -775,7 +713,7 @@ async fn delivered_after_sigkill(backend: Backend) {
         node.kill();
         tokio::time::sleep(Duration::from_millis(500)).await;
         let after = rx.received().await.len();
-        node = serve(dir.path(), &db, port);
+        node = spec.spawn();
         if after == before {
             pending = Some(id);
             break;

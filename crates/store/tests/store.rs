@@ -1,7 +1,8 @@
 //! Store-level tests on both backends: unique violations come back as
 //! conflicts naming the API field, a second bootstrap changes nothing,
-//! environments' rate limits read back, and the SQLite and PostgreSQL
-//! migrations define the same schema.
+//! environments' rate limits read back, the SQLite and PostgreSQL
+//! migrations define the same schema, and SQLite runs with the
+//! documented durability settings.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -311,4 +312,37 @@ async fn sqlite_environment_rate_limits_round_trip() {
 #[tokio::test]
 async fn postgres_environment_rate_limits_round_trip() {
     environment_rate_limits_round_trip(Fresh::postgres().await).await;
+}
+
+/// Every pooled SQLite connection writes ahead (WAL) with `synchronous =
+/// NORMAL` or stronger, as docs/decisions.md ("Durability") says: a commit
+/// is in the WAL file before it returns (so a killed process loses no
+/// acknowledged write; tests/crash.rs in the server proves that end to
+/// end), and the WAL is synced at checkpoints (so an OS crash or power
+/// loss cannot corrupt the file). Several connections are held at once so
+/// the check is not of one connection only.
+#[tokio::test]
+async fn sqlite_durability_settings() {
+    let f = Fresh::sqlite().await;
+    let gatehouse_store::Backend::Sqlite(pool) = &f.store.pool else {
+        unreachable!("a SQLite store")
+    };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut conn = pool.acquire().await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert!(sync >= 1, "synchronous = {sync}");
+        held.push(conn);
+    }
+    drop(held);
+    f.drop_database().await;
 }

@@ -504,3 +504,39 @@ pub async fn dump_database(data: &TestData) -> String {
         }
     }
 }
+
+/// The rows of `sql` on the test's database, each column as text (`CAST(…
+/// AS TEXT)` what is not text already); for checks straight on the
+/// stored data while a server runs.
+pub async fn query_text(data: &TestData, sql: &str) -> Vec<Vec<Option<String>>> {
+    use sqlx::Row;
+    fn texts<R: Row>(rows: Vec<R>) -> Vec<Vec<Option<String>>>
+    where
+        for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        usize: sqlx::ColumnIndex<R>,
+    {
+        rows.iter()
+            .map(|r| {
+                (0..r.columns().len())
+                    .map(|i| r.try_get::<Option<String>, _>(i).unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+    match data.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&data.database_url())
+                .await
+                .unwrap();
+            let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+            texts(rows)
+        }
+        Backend::Postgres => {
+            let mut conn = PgConnection::connect(&data.database_url()).await.unwrap();
+            let rows = sqlx::query(sql).fetch_all(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+            texts(rows)
+        }
+    }
+}
