@@ -191,30 +191,43 @@ impl Store {
     /// Stores `new` and makes `old_id` expire at `old_expires_at` (never
     /// later than it already would), in one transaction.
     #[tracing::instrument(level = "debug", skip_all)]
+    ///
+    /// The old credential is re-checked inside the transaction (it takes
+    /// the row first): when it was revoked or expired meanwhile, nothing is
+    /// written and the answer is `false`, so a rotation racing a
+    /// revocation never leaves a working successor of a revoked key.
     pub async fn rotate_credential(
         &self,
         old_id: &str,
+        now: i64,
         old_expires_at: i64,
         new: &Credential,
         effects: &Effects,
-    ) -> Result<()> {
-        on_pool!(self, |p| {
+    ) -> Result<bool> {
+        Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            insert_credential!(new)
-                .execute(&mut *tx)
-                .await
-                .map_err(unique(CREDENTIAL_UNIQUE))?;
-            sqlx::query(
-                "UPDATE credentials SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > $1 THEN $1 ELSE expires_at END WHERE id = $2",
+            let old = sqlx::query(
+                "UPDATE credentials SET expires_at = CASE WHEN expires_at IS NULL OR expires_at > $1 THEN $1 ELSE expires_at END \
+                 WHERE id = $2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $3)",
             )
             .bind(old_expires_at)
             .bind(old_id)
+            .bind(now)
             .execute(&mut *tx)
             .await?;
-            write_effects!(tx, effects);
-            tx.commit().await?;
-        });
-        Ok(())
+            if old.rows_affected() != 1 {
+                tx.rollback().await?;
+                false
+            } else {
+                insert_credential!(new)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unique(CREDENTIAL_UNIQUE))?;
+                write_effects!(tx, effects);
+                tx.commit().await?;
+                true
+            }
+        }))
     }
 
     /// Records when credentials were last used, in one transaction; a

@@ -7,9 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use gatehouse_core::{AccessType, Role};
+use gatehouse_core::{AccessType, Role, TokenKind};
 use gatehouse_store::{
     apps::App,
+    credentials::Credential,
     effects::Effects,
     members::User,
     tenancy::{Bootstrap, Environment, Organization, Project},
@@ -312,6 +313,82 @@ async fn sqlite_environment_rate_limits_round_trip() {
 #[tokio::test]
 async fn postgres_environment_rate_limits_round_trip() {
     environment_rate_limits_round_trip(Fresh::postgres().await).await;
+}
+
+fn key(id: &str, hash: u8) -> Credential {
+    Credential {
+        id: id.into(),
+        kind: TokenKind::AccessKey,
+        name: "key".into(),
+        organization_id: "org_1".into(),
+        project_id: None,
+        environment_id: None,
+        user_id: "usr_1".into(),
+        via_key_id: None,
+        scopes: "keys:read".into(),
+        token_hash: vec![hash; 32],
+        checksum: "000000".into(),
+        preview: "dyn_…".into(),
+        created_at: 1,
+        expires_at: None,
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+/// A rotation re-checks the old key inside its transaction: once the key
+/// is revoked (or expired), rotating it writes nothing, so a rotation
+/// racing a revocation cannot leave a working successor of a revoked key.
+async fn rotation_of_a_revoked_key_writes_nothing(f: Fresh) {
+    let s = &f.store;
+    let none = Effects::default();
+    s.bootstrap(&bootstrap()).await.unwrap();
+    s.create_credential(&key("key_old", 1), &none)
+        .await
+        .unwrap();
+    assert!(s
+        .rotate_credential("key_old", 10, 20, &key("key_new", 2), &none)
+        .await
+        .unwrap());
+    let old = s
+        .credential(TokenKind::AccessKey, "key_old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.credential.expires_at, Some(20));
+
+    s.create_credential(&key("key_a", 3), &none).await.unwrap();
+    assert!(s.revoke_credential("key_a", 30, &none).await.unwrap());
+    assert!(!s
+        .rotate_credential("key_a", 40, 40, &key("key_b", 4), &none)
+        .await
+        .unwrap());
+    assert!(s
+        .credential(TokenKind::AccessKey, "key_b")
+        .await
+        .unwrap()
+        .is_none());
+    // Expired (key_old at 20) is refused the same way.
+    assert!(!s
+        .rotate_credential("key_old", 50, 50, &key("key_c", 5), &none)
+        .await
+        .unwrap());
+    assert!(s
+        .credential(TokenKind::AccessKey, "key_c")
+        .await
+        .unwrap()
+        .is_none());
+    f.drop_database().await;
+}
+
+#[tokio::test]
+async fn sqlite_rotation_of_a_revoked_key_writes_nothing() {
+    rotation_of_a_revoked_key_writes_nothing(Fresh::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_rotation_of_a_revoked_key_writes_nothing() {
+    rotation_of_a_revoked_key_writes_nothing(Fresh::postgres().await).await;
 }
 
 /// Every pooled SQLite connection writes ahead (WAL) with `synchronous =

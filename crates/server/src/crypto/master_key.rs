@@ -103,13 +103,24 @@ pub fn next_path(file: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Creates `path` with mode 0600 (owner read/write only) and writes `data`;
-/// refuses to overwrite an existing file.
+/// Creates `path` with mode 0600 (owner read/write only) holding `data`;
+/// refuses to overwrite an existing file. The file appears whole or not at
+/// all: `data` goes to a temporary file that is linked into place once it
+/// is on disk, so a process killed meanwhile never leaves an empty or
+/// partial key behind.
 pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{}", hex::encode(rand::random::<[u8; 6]>())));
+    let tmp = parent.join(tmp_name);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -117,11 +128,21 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut f = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(data)?;
-    f.sync_all()?;
+    let written = (|| -> anyhow::Result<()> {
+        let mut f = options
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        // A link fails when `path` exists: never an overwrite.
+        std::fs::hard_link(&tmp, path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    written?;
+    if let Ok(dir) = std::fs::File::open(&parent) {
+        let _ = dir.sync_all();
+    }
     Ok(())
 }
 
@@ -144,6 +165,22 @@ mod tests {
             assert_eq!(mode, 0o600);
         }
         assert_eq!(format!("{first:?}"), "MasterKey([REDACTED])");
+    }
+
+    /// The key file appears whole through a temporary file that does not
+    /// stay behind, and an existing file is never overwritten.
+    #[test]
+    fn key_files_appear_whole_and_are_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        write_private(&path, b"first").unwrap();
+        assert!(write_private(&path, b"second").is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["master.key"]);
     }
 
     /// A malformed inline key stops start-up naming the key.

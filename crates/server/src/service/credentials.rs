@@ -399,9 +399,17 @@ pub async fn rotate(
         &reach,
         origin,
     );
-    svc.store()
-        .rotate_credential(id, now + grace * 1000, &row, &effects)
+    let rotated = svc
+        .store()
+        .rotate_credential(id, now, now + grace * 1000, &row, &effects)
         .await?;
+    if !rotated {
+        // Revoked or expired since it was read.
+        return Err(ApiError::field(
+            "id",
+            "is revoked or expired and cannot be rotated",
+        ));
+    }
     svc.forget_credential(&c.token_hash).await;
     let record = reread(svc, kind, &row.id).await?;
     Ok(Issued {
