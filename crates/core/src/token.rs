@@ -69,17 +69,19 @@ impl TokenPrefixes {
         }
     }
 
-    /// Which kind a raw string claims to be, longest prefix first (the PAT
-    /// prefix usually extends the key prefix).
+    /// Which kind a raw string claims to be. When one prefix extends the
+    /// other (`dyn_` and `dyn_pat_`, or `gh` and `ghp`) both can match:
+    /// the one that leaves a body of the token's length wins (a random
+    /// part may start with the longer prefix's extra letters), else the
+    /// longer one, whose error is reported.
     fn classify<'a>(&self, raw: &'a str) -> Option<(TokenKind, &'a str)> {
-        let mut kinds = [
+        [
             (TokenKind::AccessKey, self.access_key.as_str()),
             (TokenKind::PersonalAccessToken, self.pat.as_str()),
-        ];
-        kinds.sort_by_key(|(_, p)| std::cmp::Reverse(p.len()));
-        kinds
-            .into_iter()
-            .find_map(|(kind, prefix)| raw.strip_prefix(prefix).map(|body| (kind, body)))
+        ]
+        .into_iter()
+        .filter_map(|(kind, prefix)| raw.strip_prefix(prefix).map(|body| (kind, body)))
+        .min_by_key(|(_, body)| (body.len() != BODY_LEN, body.len()))
     }
 }
 
@@ -284,6 +286,31 @@ mod tests {
         assert_eq!(
             parse(&prefixes, &format!("{raw}x")),
             Err(TokenError::Format)
+        );
+    }
+
+    /// Regression: with an access-key prefix that a PAT prefix extends by
+    /// letters (`gh` and `ghp`), an access key whose random part starts with
+    /// `p` was taken for a PAT with a short body and refused.
+    #[test]
+    fn nested_prefixes_keep_each_kind() {
+        let prefixes = TokenPrefixes {
+            access_key: "gh".into(),
+            pat: "ghp".into(),
+        };
+        let random = format!("p{}", "a".repeat(RANDOM_LEN - 1));
+        let key = format!("gh{random}{}", checksum("gh", &random));
+        assert_eq!(
+            parse(&prefixes, &key).map(|p| p.kind),
+            Ok(TokenKind::AccessKey)
+        );
+        let swapped = TokenPrefixes {
+            access_key: "ghp".into(),
+            pat: "gh".into(),
+        };
+        assert_eq!(
+            parse(&swapped, &key).map(|p| p.kind),
+            Ok(TokenKind::PersonalAccessToken)
         );
     }
 

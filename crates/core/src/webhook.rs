@@ -78,15 +78,29 @@ fn is_local_name(name: &str) -> bool {
 /// Whether `ip` is a globally reachable unicast address: not loopback,
 /// private (RFC 1918, unique local), link-local, shared (CGNAT),
 /// unspecified, multicast, broadcast, documentation, benchmarking or
-/// reserved. IPv4-mapped IPv6 addresses are judged as IPv4.
+/// reserved. An IPv6 address that stands for an IPv4 one is judged as
+/// that IPv4 address ([`embedded_v4`]).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => is_public_v4(v4),
             None => is_public_v6(v6),
         },
     }
+}
+
+/// The IPv4 address inside an IPv6 one: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-compatible (`::a.b.c.d`, deprecated but still accepted in URLs)
+/// and the NAT64 well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052), which
+/// a NAT64 gateway forwards to that IPv4 address. `::` and `::1` come out
+/// as `0.0.0.0` and `0.0.0.1`, which are not public either.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    if ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        let o = ip.octets();
+        return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+    }
+    ip.to_ipv4()
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
@@ -164,6 +178,8 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -172,6 +188,7 @@ mod tests {
             "1.1.1.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
         ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }

@@ -97,6 +97,10 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::Conflict { field } => ApiError::conflict(field, "is already taken"),
+            // A NUL character in an id, a query parameter or a field.
+            ref refused if refused.is_refused_text() => {
+                ApiError::field("input", "must not contain NUL characters")
+            }
             other => ApiError::Internal(other.into()),
         }
     }

@@ -20,6 +20,7 @@ on_both_backends!(
     bad_credentials_are_401,
     missing_permission_is_403,
     bad_input_is_400_with_details,
+    nul_characters_are_never_500,
     page_size_out_of_range_is_400,
     unique_clash_is_409,
     oversized_headers_are_431,
@@ -791,12 +792,82 @@ async fn bad_input_is_400_with_details(backend: Backend) {
         "details.scopes should name the unknown scope: {scopes}"
     );
 
-    // A body that is valid JSON but not an object.
-    let r = send(b"[]", Some("application/json")).await;
-    bad(&r);
-    assert!(r.body["error"]["details"].is_object(), "{}", r.text);
+    // A body that is valid JSON but not an object, also an array of the
+    // fields in order (which serde alone reads as the struct, and which
+    // created this key before).
+    for body in [
+        &b"[]"[..],
+        br#"["ci", null, null, ["keys:read"], null]"#,
+        br#""ci""#,
+        b"5",
+        b" null",
+    ] {
+        let r = send(body, Some("application/json")).await;
+        bad(&r);
+        assert_eq!(
+            r.detail("input"),
+            Some("must be a JSON object"),
+            "{}",
+            r.text
+        );
+    }
 
     assert_eq!(key_count(&s).await, before, "a bad request created a key");
+}
+
+/// A NUL character (U+0000) in a path id, a query parameter or a body
+/// field is never a 500: PostgreSQL, which cannot store one, answers 400
+/// on `input` (these cases were 500 there); SQLite takes them as any
+/// other character.
+async fn nul_characters_are_never_500(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let key = s.key().to_string();
+    let sandbox = s.boot().sandbox_id.clone();
+    let provider = s
+        .post(
+            "/v1/oauth2-providers",
+            &key,
+            json!({"name": "google", "environment_id": sandbox, "preset": "google",
+                   "connection_type": "dynamiq.connections.GoogleOAuth2",
+                   "client_id": "nul-client", "client_secret": "nul-client-secret"}),
+        )
+        .await;
+    assert_eq!(provider.status, StatusCode::CREATED, "{}", provider.text);
+    let provider = provider.body["data"]["id"].as_str().unwrap().to_string();
+    let refused = [
+        s.post("/v1/access-keys", &key, json!({"environment_id": "\u{0}"}))
+            .await,
+        s.post(
+            "/v1/apps",
+            &key,
+            json!({"name": "Nul", "environment_id": "\u{0}"}),
+        )
+        .await,
+        s.patch(
+            &format!("/v1/oauth2-providers/{provider}"),
+            &key,
+            json!({"client_id": "\u{0}"}),
+        )
+        .await,
+        s.get("/v1/webhooks/%00", &key).await,
+        s.delete("/v1/projects/%00", &key).await,
+    ];
+    for r in &refused {
+        assert!(!r.status.is_server_error(), "{}", r.text);
+        if backend == Backend::Postgres {
+            assert_error(r, StatusCode::BAD_REQUEST, "bad_request", "Bad Request");
+            assert_eq!(
+                r.detail("input"),
+                Some("must not contain NUL characters"),
+                "{}",
+                r.text
+            );
+        }
+    }
+    let query = s
+        .get("/v1/access-keys?environment_id=%00&project_id=%00", &key)
+        .await;
+    assert!(!query.status.is_server_error(), "{}", query.text);
 }
 
 /// `page_size` outside 1–200 (or not a number) is 400 naming it.

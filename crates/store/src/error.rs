@@ -18,6 +18,16 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+impl StoreError {
+    /// True when the database refused a text value the client sent:
+    /// PostgreSQL stores no NUL character (U+0000) in text (SQLSTATE
+    /// 22021) nor a `\u0000` escape in jsonb (22P05). SQLite stores both.
+    pub fn is_refused_text(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("22021") | Some("22P05")))
+    }
+}
+
 /// True when `err` is a unique violation (by error kind, which SQLite and
 /// PostgreSQL both report).
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {

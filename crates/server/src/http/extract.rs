@@ -32,6 +32,18 @@ pub struct ApiJson<T>(pub T);
 pub struct OptionalJson<T>(pub T);
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    // Every body is an object: serde would also read a struct from an
+    // array of its fields in order (`["viewer"]` as `{"role": "viewer"}`).
+    let first = bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        let message = match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Err(e) => describe(&e),
+            Ok(_) => "must be a JSON object".to_string(),
+        };
+        return Err(ApiError::field("input", message));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(value) => {
