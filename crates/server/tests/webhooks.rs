@@ -390,9 +390,9 @@ async fn connection_events_are_signed_and_delivered(backend: Backend) {
     assert_eq!(rows[0]["event_type"], "connection.deleted", "newest first");
     for row in rows {
         assert!(row["id"].as_str().unwrap().starts_with("whd_"));
-        assert_eq!(row["attempt"], 1);
-        assert_eq!(row["status_code"], 204);
-        assert_eq!(row["error"], Value::Null);
+        assert_eq!(row["attempt"], 1, "{}", log.text);
+        assert_eq!(row["status_code"], 204, "{}", log.text);
+        assert_eq!(row["error"], Value::Null, "{}", log.text);
         assert!(row["latency_ms"].is_number());
     }
 }
