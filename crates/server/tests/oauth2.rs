@@ -327,8 +327,11 @@ async fn refresh_on_reveal_single_flight(backend: Backend) {
             .status,
         StatusCode::OK
     );
-    let (exchanged, failed) = w.idp.token_calls().await;
-    assert_eq!((exchanged, failed), (1, 0), "one code exchange");
+    // The background refresher may already have renewed the token (it
+    // renews what expires within 5 minutes, every 15 s): count from here.
+    let (before, failed) = w.idp.token_calls().await;
+    assert_eq!(failed, 0);
+    assert!(before >= 1, "the code was exchanged");
 
     let (a, b, c, d) = tokio::join!(
         reveal(s, &app, "ada"),
@@ -342,7 +345,11 @@ async fn refresh_on_reveal_single_flight(backend: Backend) {
         .map(|r| r[0]["config"]["access_token"].as_str().unwrap())
         .collect();
     assert!(tokens.windows(2).all(|t| t[0] == t[1]), "{tokens:?}");
-    assert_eq!(w.idp.token_calls().await, (2, 0), "exactly one refresh");
+    assert_eq!(
+        w.idp.token_calls().await,
+        (before + 1, 0),
+        "exactly one refresh for four concurrent reveals"
+    );
     let (code, _) = w.idp.userinfo(tokens[0]).await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(end_user(s, "ada").await["accounts"][0]["status"], "active");

@@ -11,7 +11,7 @@ mod messages;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::LazyLock,
+    sync::{Arc, LazyLock},
 };
 
 use anyhow::{anyhow, bail};
@@ -75,6 +75,27 @@ pub struct ConnectionType {
     schema: Value,
     secret_fields: Vec<String>,
     validator: Validator,
+    /// [`Self::public_view`], built once.
+    public: PublicView,
+}
+
+/// A connection type as API responses show it, shared rather than copied
+/// into every response.
+#[derive(Debug, Clone)]
+pub struct PublicView(Arc<Value>);
+
+impl Serialize for PublicView {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl std::ops::Deref for PublicView {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.0
+    }
 }
 
 impl ConnectionType {
@@ -158,14 +179,8 @@ impl ConnectionType {
 
     /// The type as API responses show it: `{type, title, auth, schema,
     /// secret_fields}`.
-    pub fn public_view(&self) -> Value {
-        json!({
-            "type": self.name,
-            "title": self.title,
-            "auth": self.auth.as_str(),
-            "schema": self.schema,
-            "secret_fields": self.secret_fields,
-        })
+    pub fn public_view(&self) -> PublicView {
+        self.public.clone()
     }
 
     /// A copy of `config` with every secret field present set to null, for
@@ -243,6 +258,13 @@ impl ConnectionType {
             .should_validate_formats(true)
             .build(&schema)
             .map_err(|e| schema_error(&e))?;
+        let public = PublicView(Arc::new(json!({
+            "type": name,
+            "title": title,
+            "auth": auth.as_str(),
+            "schema": schema,
+            "secret_fields": secret_fields,
+        })));
         Ok(ConnectionType {
             name,
             title,
@@ -250,6 +272,7 @@ impl ConnectionType {
             schema,
             secret_fields,
             validator,
+            public,
         })
     }
 }

@@ -14,6 +14,8 @@ use gatehouse_store::{
     apps::{App, AppFilter, AppVersion},
     Page, PageRequest,
 };
+use std::sync::Arc;
+
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -116,6 +118,10 @@ pub async fn deployed_requirements(svc: &Services, app: &App) -> ApiResult<Vec<R
     let Some(version_id) = app.deployed_version_id.as_deref() else {
         return Ok(Vec::new());
     };
+    let key = RequirementsCache::key(&app.id, version_id);
+    if let Some(parsed) = svc.requirements_cache().0.get(&key) {
+        return Ok(parsed.requirements.clone());
+    }
     let version = svc
         .store()
         .version(&app.id, version_id)
@@ -126,7 +132,48 @@ pub async fn deployed_requirements(svc: &Services, app: &App) -> ApiResult<Vec<R
                 app.id
             ))
         })?;
-    requirements_of(&version)
+    let requirements = requirements_of(&version)?;
+    svc.requirements_cache().0.insert(
+        key,
+        Arc::new(Parsed {
+            requirements: requirements.clone(),
+            bytes: version.requirements.len(),
+        }),
+    );
+    Ok(requirements)
+}
+
+/// Versions' requirements, parsed once. A version never changes, so an
+/// entry never goes stale; it is keyed by (app, version) and bounded by
+/// the size of the stored requirements.
+pub struct RequirementsCache(moka::sync::Cache<String, Arc<Parsed>>);
+
+/// One version's requirements and the size of their stored form.
+pub struct Parsed {
+    requirements: Vec<Requirement>,
+    bytes: usize,
+}
+
+impl RequirementsCache {
+    /// At most this many bytes of stored requirements.
+    const BYTES: u64 = 8 << 20;
+
+    fn key(app_id: &str, version_id: &str) -> String {
+        format!("{app_id}/{version_id}")
+    }
+}
+
+impl Default for RequirementsCache {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(Self::BYTES)
+                .weigher(|k: &String, v: &Arc<Parsed>| {
+                    u32::try_from(k.len() + v.bytes).unwrap_or(u32::MAX)
+                })
+                .build(),
+        )
+    }
 }
 
 fn parse_access_type(raw: Option<&str>) -> Result<AccessType, String> {

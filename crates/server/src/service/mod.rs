@@ -56,6 +56,7 @@ struct Inner {
     credentials: principal::CredentialCache,
     connect_tokens: principal::ConnectTokenCache,
     hosts: hosts::HostCache,
+    requirements: apps::RequirementsCache,
     usage: usage::UsageRecorder,
     limits: limits::Limiter,
     oauth2_http: oauth2::client::ProviderHttp,
@@ -90,6 +91,7 @@ impl Services {
             credentials: principal::CredentialCache::default(),
             connect_tokens: principal::ConnectTokenCache::default(),
             hosts,
+            requirements: apps::RequirementsCache::default(),
             usage: usage::UsageRecorder::default(),
             limits: parts.limits,
             oauth2_http: parts.oauth2_http,
@@ -145,6 +147,10 @@ impl Services {
 
     fn connect_token_cache(&self) -> &principal::ConnectTokenCache {
         &self.0.connect_tokens
+    }
+
+    fn requirements_cache(&self) -> &apps::RequirementsCache {
+        &self.0.requirements
     }
 
     fn host_cache(&self) -> &hosts::HostCache {

@@ -55,7 +55,7 @@ pub struct ConnectRequirementView {
     /// JSON Schema of `config`, which fields are secret), to build a form.
     #[schema(value_type = Option<Object>)]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub connection_type: Option<Value>,
+    pub connection_type: Option<crate::catalog::PublicView>,
     /// The account an OAuth2 connection or linked account signed in as.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account: Option<AccountLabel>,
