@@ -98,8 +98,7 @@ mod tests {
         let invisible = class_of(is_invisible);
         for c in [
             "\\u200B-\\u200F",
-            "\\u2028",
-            "\\u2029",
+            "\\u2028-\\u202E",
             "\\uFEFF",
             "\\U000E0001",
         ] {
