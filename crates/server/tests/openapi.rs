@@ -129,6 +129,19 @@ fn request_bodies_name_their_constraints() {
     let scopes = schemas["ScopeName"]["enum"].as_array().unwrap();
     assert!(scopes.contains(&json!("connections:reveal")), "{scopes:?}");
 
+    let requirement = component(&doc, "RequirementInput");
+    let openai = json!({"name": "openai", "type": "connection",
+        "spec": {"type": "connection", "data": {"type": "dynamiq.connections.OpenAI"}}});
+    assert!(requirement.is_valid(&openai));
+    for bad in [
+        json!({"name": "Open AI", "type": "connection", "spec": openai["spec"]}),
+        json!({"name": "openai", "type": "oauth", "spec": openai["spec"]}),
+        json!({"name": "openai", "type": "connection", "spec": openai["spec"], "extra": 1}),
+        json!({"name": "openai", "type": "connection"}),
+    ] {
+        assert!(!requirement.is_valid(&bad), "{bad}");
+    }
+
     let page_size = doc["paths"]["/v1/access-keys"]["get"]["parameters"]
         .as_array()
         .unwrap()

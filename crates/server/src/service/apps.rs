@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use super::{
     audit::{self, Origin},
     principal::{app_reach, Principal},
-    schema::{AccessTypeName, NameText, SlugText},
+    schema::{AccessTypeName, NameText, RequirementInput, SlugText},
     visibility, Services,
 };
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -84,8 +84,9 @@ fn parse_origins(raw: &[String]) -> Result<Option<String>, String> {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVersion {
-    /// Each `{name, type, title?, description?, spec: {type, data}}`.
-    #[schema(value_type = Vec<Object>)]
+    /// Each `{name, type, title?, description?, spec: {type, data}}`; at
+    /// most 100.
+    #[schema(value_type = Vec<RequirementInput>, max_items = 100)]
     pub requirements: Option<serde_json::Value>,
 }
 

@@ -6,7 +6,10 @@
 
 use gatehouse_core::{patterns, webhook::EVENT_TYPES, AccessType, Role, Scope};
 use utoipa::{
-    openapi::{schema::SchemaType, ObjectBuilder, RefOr, Schema, Type},
+    openapi::{
+        schema::{AdditionalProperties, SchemaType},
+        ObjectBuilder, RefOr, Schema, Type,
+    },
     PartialSchema, ToSchema,
 };
 
@@ -83,6 +86,54 @@ schema!(
         "`private` (default) or `public`.",
         [AccessType::Private.as_str(), AccessType::Public.as_str()],
     )
+);
+
+/// What a requirement's `type` and `spec.type` may be
+/// (`pipedream_account` is the alias of `action_connector_account`).
+const REQUIREMENT_TYPES: [&str; 3] = [
+    "connection",
+    "action_connector_account",
+    "pipedream_account",
+];
+
+fn nullable_text(max: usize, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(max))
+        .description(Some(description))
+}
+
+schema!(
+    /// One requirement of `POST /v1/apps/{id}/versions` (SPEC §5), as
+    /// `gatehouse_core::requirement::parse_requirements` reads it.
+    RequirementInput => ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .description(Some(
+            "`type` equals `spec.type`; names are unique in the version; \
+             `spec.data` is `{type}` (a catalog connection type) for a connection, \
+             `{app_slug}` for an action-connector account.",
+        ))
+        .property(
+            "name",
+            text("1–64 characters of a-z, 0-9 and _.").pattern(Some("^[a-z0-9_]{1,64}$")),
+        )
+        .property("type", text("The requirement's kind.").enum_values(Some(REQUIREMENT_TYPES)))
+        .property("title", nullable_text(200, "Default: the connection type's title or the app slug."))
+        .property("description", nullable_text(2000, "Shown to the end user."))
+        .property(
+            "spec",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Object))
+                .property("type", text("Equals the requirement's `type`.").enum_values(Some(REQUIREMENT_TYPES)))
+                .property("data", ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)))
+                .required("type")
+                .required("data"),
+        )
+        .required("name")
+        .required("type")
+        .required("spec")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .into()
 );
 
 schema!(
