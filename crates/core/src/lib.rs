@@ -9,6 +9,7 @@ pub mod gcra;
 pub mod id;
 pub mod members;
 pub mod oauth2;
+pub mod patterns;
 pub mod reach;
 pub mod requirement;
 pub mod scope;

@@ -291,6 +291,32 @@ pub fn check_password(raw: &str) -> Result<(), String> {
     }
 }
 
+/// An optional whole-number JSON field (`#[serde(default, deserialize_with
+/// = "whole_number")]`): `60` and `60.0` are the same number in JSON, and
+/// JSON Schema's `integer` takes both, so both are 60; `60.5`, or a number
+/// beyond `i64`, is refused with serde's "invalid type" message.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::{Error, Unexpected};
+    const EXPECTED: &str = "a whole number";
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    if let Some(u) = n.as_u64() {
+        return Err(D::Error::invalid_value(Unexpected::Unsigned(u), &EXPECTED));
+    }
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    // 2^63 is exactly representable; anything from it up does not fit.
+    if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f)
+    {
+        #[allow(clippy::cast_possible_truncation)]
+        return Ok(Some(f as i64));
+    }
+    Err(D::Error::invalid_type(Unexpected::Float(f), &EXPECTED))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,8 @@ on_both_backends!(
     bad_input_is_400_with_details,
     nul_characters_are_never_500,
     page_size_out_of_range_is_400,
+    empty_typed_query_values_are_400,
+    whole_numbers_may_carry_a_zero_fraction,
     unique_clash_is_409,
     oversized_headers_are_431,
     checks_run_in_spec_order,
@@ -878,7 +880,7 @@ async fn page_size_out_of_range_is_400(backend: Backend) {
         "/v1/projects",
         "/v1/organization/members",
     ] {
-        for bad in ["0", "201", "-1", "abc", "1.5"] {
+        for bad in ["0", "201", "-1", "abc", "1.5", ""] {
             let r = s.get(&format!("{path}?page_size={bad}"), s.key()).await;
             assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", "Bad Request");
             assert!(
@@ -898,6 +900,71 @@ async fn page_size_out_of_range_is_400(backend: Backend) {
             assert_eq!(r.body["pagination"]["page_size"], good);
         }
     }
+}
+
+/// A typed query parameter that is present but empty (`?page=`,
+/// `?active=`, `?since=`) is not a value of its type: 400 naming it, as
+/// the OpenAPI document says, not silently the default. An empty id
+/// filter (`?environment_id=`) is no filter.
+async fn empty_typed_query_values_are_400(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    for (path, field) in [
+        ("/v1/access-keys?page=", "page"),
+        ("/v1/projects?page=&page_size=10", "page"),
+        ("/v1/access-keys?active=", "active"),
+        ("/v1/personal-access-tokens?active=", "active"),
+        ("/v1/audit-events?since=", "since"),
+        ("/v1/audit-events?until=", "until"),
+    ] {
+        let token = if path.contains("personal") {
+            &s.boot().pat
+        } else {
+            s.key()
+        };
+        let r = s.get(path, token).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", "Bad Request");
+        assert!(r.detail(field).is_some(), "{path}: {}", r.text);
+    }
+    let r = s
+        .get("/v1/access-keys?environment_id=&active=true", s.key())
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(!r.body["data"].as_array().unwrap().is_empty(), "{}", r.text);
+}
+
+/// JSON Schema's `integer` (which the document uses) takes `60.0` as 60,
+/// so the API does too; a real fraction is still 400 naming the field.
+async fn whole_numbers_may_carry_a_zero_fraction(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (id, _) = s.create_key(s.key(), json!({"name": "rotated"})).await;
+    let rotate = format!("/v1/access-keys/{id}/rotate");
+    let r = s
+        .post(&rotate, s.key(), json!({"grace_period_seconds": 1.5}))
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", "Bad Request");
+    assert!(r.detail("grace_period_seconds").is_some(), "{}", r.text);
+    let r = s
+        .post(&rotate, s.key(), json!({"grace_period_seconds": 3600.0}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let env = format!("/v1/environments/{}", s.boot().sandbox_id);
+    let limit = json!({"rate_limit": {"limit": 600.0, "window_seconds": 60}});
+    let r = s.patch(&env, s.key(), limit).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body["data"]["rate_limit"],
+        json!({"limit": 600, "window_seconds": 60})
+    );
+    let r = s
+        .patch(
+            &env,
+            s.key(),
+            json!({"rate_limit": {"limit": 1e30, "window_seconds": 60}}),
+        )
+        .await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "bad_request", "Bad Request");
+    assert!(r.detail("rate_limit.limit").is_some(), "{}", r.text);
 }
 
 /// Unique clashes are 409 naming the field: an environment name within a

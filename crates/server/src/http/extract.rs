@@ -140,12 +140,14 @@ impl QueryMap {
         self.0.get(key).map(String::as_str)
     }
 
-    /// A non-empty string parameter.
+    /// A non-empty string parameter (an empty one, `?environment_id=`, is
+    /// no filter at all).
     pub fn string(&self, key: &str) -> Option<String> {
         self.get(key).filter(|v| !v.is_empty()).map(str::to_string)
     }
 
     /// `?page=&page_size=`: 1-based page (default 1), size 1–200 (default 50).
+    /// Present but empty is not a number, so it is 400 like any other.
     pub fn page(&self) -> ApiResult<PageRequest> {
         let mut errors = FieldErrors::new();
         let page = errors.check(
@@ -163,10 +165,10 @@ impl QueryMap {
         })
     }
 
-    /// `?active=true|false`.
+    /// `?active=true|false` (present but empty is neither: 400).
     pub fn boolean(&self, key: &str) -> ApiResult<Option<bool>> {
         match self.get(key) {
-            None | Some("") => Ok(None),
+            None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
             Some(_) => Err(ApiError::field(key, "must be true or false")),
@@ -176,7 +178,7 @@ impl QueryMap {
 
 fn parse_bounded(raw: Option<&str>, default: u32, min: u32, max: u32) -> Result<u32, String> {
     match raw {
-        None | Some("") => Ok(default),
+        None => Ok(default),
         Some(s) => s
             .parse::<u32>()
             .ok()

@@ -76,6 +76,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     doc.merge(app);
     let mut full = openapi::ApiDoc::openapi();
     full.merge(doc);
+    openapi::optional_bodies_not_null(&mut full);
     full
 }
 

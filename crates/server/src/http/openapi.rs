@@ -4,7 +4,11 @@
 
 use serde::Serialize;
 use utoipa::{
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        schema::{SchemaType, Type},
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        RefOr, Schema,
+    },
     Modify, OpenApi, ToSchema,
 };
 
@@ -55,6 +59,38 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// A route whose body fields are all optional takes no body at all
+/// (SPEC §2), which its `request_body = Option<T>` says; but utoipa then
+/// also writes the body's schema as `T | null`, and `null` is not a body
+/// such a route takes. This keeps the optional body and drops the `null`.
+pub fn optional_bodies_not_null(doc: &mut utoipa::openapi::OpenApi) {
+    let is_null = |s: &RefOr<Schema>| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null));
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in operations.into_iter().flatten() {
+            let Some(body) = op.request_body.as_mut().filter(|b| b.required.is_none()) else {
+                continue;
+            };
+            for content in body.content.values_mut() {
+                if let Some(RefOr::T(Schema::OneOf(one))) = &content.schema {
+                    if let [a, b] = one.items.as_slice() {
+                        match (is_null(a), is_null(b)) {
+                            (true, false) => content.schema = Some(b.clone()),
+                            (false, true) => content.schema = Some(a.clone()),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -22,6 +22,7 @@ use utoipa::ToSchema;
 use super::{
     audit::{self, Origin},
     principal::{app_reach, Principal},
+    schema::{AccessTypeName, NameText, RequirementInput, SlugText},
     visibility, Services,
 };
 use crate::error::{ApiError, ApiResult, FieldErrors};
@@ -30,17 +31,21 @@ use crate::error::{ApiError, ApiResult, FieldErrors};
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
+    #[schema(value_type = NameText, required = true)]
     pub name: Option<String>,
     /// Optional for an environment-scoped credential.
     pub environment_id: Option<String>,
     /// `[a-z0-9-]{1,63}`, unique per environment; derived from the name.
+    #[schema(value_type = Option<SlugText>)]
     pub slug: Option<String>,
     /// Default `<slug>.<apps_domain>` in `live`, `<slug>-<environment>.<apps_domain>` elsewhere.
     pub hostname: Option<String>,
     /// `private` (default) or `public`.
+    #[schema(value_type = Option<AccessTypeName>)]
     pub access_type: Option<String>,
     /// Origins (`https://app.example.com`) a connect token's `redirect_url`
     /// must be on; none or empty: any https URL.
+    #[schema(max_items = 20)]
     pub allowed_redirect_origins: Option<Vec<String>>,
 }
 
@@ -48,10 +53,13 @@ pub struct CreateApp {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateApp {
+    #[schema(value_type = Option<NameText>)]
     pub name: Option<String>,
     pub hostname: Option<String>,
+    #[schema(value_type = Option<AccessTypeName>)]
     pub access_type: Option<String>,
     /// Replaces the list; `[]` allows any https URL again.
+    #[schema(max_items = 20)]
     pub allowed_redirect_origins: Option<Vec<String>>,
 }
 
@@ -78,8 +86,9 @@ fn parse_origins(raw: &[String]) -> Result<Option<String>, String> {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVersion {
-    /// Each `{name, type, title?, description?, spec: {type, data}}`.
-    #[schema(value_type = Vec<Object>)]
+    /// Each `{name, type, title?, description?, spec: {type, data}}`; at
+    /// most 100.
+    #[schema(value_type = Vec<RequirementInput>, max_items = 100)]
     pub requirements: Option<serde_json::Value>,
 }
 
@@ -87,6 +96,8 @@ pub struct CreateVersion {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDeployment {
+    /// A version (`ver_…`) of this app.
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub version_id: Option<String>,
 }
 

@@ -37,6 +37,7 @@ use crate::{
 pub struct SubmitCredentials {
     /// The requirement's connection type, e.g. `dynamiq.connections.OpenAI`.
     #[serde(rename = "type")]
+    #[schema(value_type = String, required = true)]
     pub kind: Option<String>,
     /// Validated against the type's JSON Schema.
     #[schema(value_type = Object)]

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use gatehouse_core::{
     requirement::Requirement,
     time::now_ms,
-    validate::{RedirectUrl, UserId, BLANK},
+    validate::{whole_number, RedirectUrl, UserId, BLANK},
 };
 use gatehouse_store::apps::App;
 use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
+
+use crate::service::schema::UserIdText;
 
 use super::{
     audit::{self, Actor, Origin},
@@ -31,8 +33,11 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct MintToken {
     /// The platform's id for its end user: 1–250 characters.
+    #[schema(value_type = UserIdText, required = true)]
     pub user_id: Option<String>,
     /// 60–86400, default 86400.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 60, maximum = 86_400)]
     pub ttl_seconds: Option<i64>,
     /// Where the hosted page sends the user when all is set: absolute
     /// https (http only for localhost and *.localhost).

@@ -7,7 +7,7 @@ use gatehouse_core::{
     new_id,
     time::{now_ms, parse_expiry},
     token::{self, NewToken},
-    validate::{Name, BLANK},
+    validate::{whole_number, Name, BLANK},
     IdKind, Reach, Scope, ScopeSet, TokenKind, TokenPrefixes,
 };
 use gatehouse_store::{
@@ -21,6 +21,7 @@ use utoipa::ToSchema;
 use super::{
     audit::{self, Origin},
     principal::{CallerKind, Principal},
+    schema::{NameText, ScopeName},
     visibility,
     webhooks::events as webhook_events,
     Services,
@@ -32,14 +33,19 @@ use crate::error::{ApiError, ApiResult, FieldErrors};
 #[serde(deny_unknown_fields)]
 pub struct CreateCredential {
     /// 1–100 characters.
+    #[schema(value_type = NameText, required = true)]
     pub name: Option<String>,
     /// Narrow to a project (default: the caller's own reach).
+    #[schema(min_length = 1)]
     pub project_id: Option<String>,
     /// Narrow to an environment; `project_id` is derived from it.
+    #[schema(min_length = 1)]
     pub environment_id: Option<String>,
     /// Default: every scope the caller holds except `connections:reveal`.
+    #[schema(value_type = Option<Vec<ScopeName>>, min_items = 1)]
     pub scopes: Option<Vec<String>>,
     /// RFC 3339; must be in the future.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
@@ -48,6 +54,8 @@ pub struct CreateCredential {
 #[serde(deny_unknown_fields)]
 pub struct RotateCredential {
     /// How long the old token keeps working: 0–604800 seconds, default 0.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 0, maximum = 604_800)]
     pub grace_period_seconds: Option<i64>,
 }
 

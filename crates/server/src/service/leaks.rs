@@ -12,6 +12,8 @@ use gatehouse_core::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::service::schema::LeakedToken;
+
 use super::{
     audit::{self, Actor, Origin},
     credentials::reach_of,
@@ -29,7 +31,8 @@ const MAX_TOKEN_LEN: usize = 256;
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LeakReport {
-    /// 1–100 tokens found in the open.
+    /// 1–100 tokens found in the open, each at most 256 characters.
+    #[schema(value_type = Vec<LeakedToken>, required = true, min_items = 1, max_items = 100)]
     pub tokens: Option<Vec<String>>,
 }
 
@@ -58,7 +61,7 @@ pub async fn revoke(svc: &Services, origin: &Origin, report: LeakReport) -> ApiR
             format!("must hold 1 to {MAX_TOKENS} tokens"),
         ));
     }
-    if tokens.iter().any(|t| t.len() > MAX_TOKEN_LEN) {
+    if tokens.iter().any(|t| t.chars().count() > MAX_TOKEN_LEN) {
         return Err(ApiError::field(
             "tokens",
             format!("each token must be at most {MAX_TOKEN_LEN} characters"),

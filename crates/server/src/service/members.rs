@@ -18,6 +18,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::service::schema::RoleName;
+
 use super::{
     audit::{self, Origin},
     principal::Principal,
@@ -32,11 +34,13 @@ use crate::{
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
+    #[schema(value_type = String, required = true, format = Email)]
     pub email: Option<String>,
     /// `owner`, `admin`, `developer` (default) or `viewer`.
+    #[schema(value_type = Option<RoleName>)]
     pub role: Option<String>,
-    /// At least 12 characters; generated (and returned once) when omitted.
-    #[schema(value_type = Option<String>)]
+    /// 12–1024 characters; generated (and returned once) when omitted.
+    #[schema(value_type = Option<String>, min_length = 12, max_length = 1024)]
     pub password: Option<SecretString>,
 }
 
@@ -54,6 +58,7 @@ impl std::fmt::Debug for NewMember {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberUpdate {
+    #[schema(value_type = RoleName, required = true)]
     pub role: Option<String>,
 }
 

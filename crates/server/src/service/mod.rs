@@ -25,6 +25,7 @@ pub mod members;
 pub mod oauth2;
 pub mod outbound;
 pub mod principal;
+pub mod schema;
 pub mod sessions;
 pub mod tenancy;
 pub mod usage;

@@ -8,7 +8,7 @@ use gatehouse_core::{
     new_id,
     tenancy::DEFAULT_ENVIRONMENTS,
     time::now_ms,
-    validate::{Name, Slug, BLANK},
+    validate::{whole_number, Name, Slug, BLANK},
     IdKind, Reach,
 };
 use gatehouse_store::{
@@ -21,16 +21,27 @@ use utoipa::ToSchema;
 use super::{
     audit::{self, Origin},
     principal::Principal,
+    schema::{NameText, SlugText},
     visibility::{self, project_reach},
     Services,
 };
 use crate::error::{ApiError, ApiResult, FieldErrors};
 
-/// Body of `POST /v1/projects` and `PATCH /v1/projects/{id}`.
+/// Body of `POST /v1/projects`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectInput {
     /// 1–100 characters.
+    #[schema(value_type = NameText, required = true)]
+    pub name: Option<String>,
+}
+
+/// Body of `PATCH /v1/projects/{id}`: an empty body changes nothing.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectUpdate {
+    /// 1–100 characters.
+    #[schema(value_type = Option<NameText>)]
     pub name: Option<String>,
 }
 
@@ -39,6 +50,7 @@ pub struct ProjectInput {
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentInput {
     /// `[a-z0-9-]{1,63}`, unique in the project.
+    #[schema(value_type = SlugText, required = true)]
     pub name: Option<String>,
 }
 
@@ -59,8 +71,12 @@ pub struct EnvironmentUpdate {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitInput {
     /// 1–1000000.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 1_000_000)]
     pub limit: Option<i64>,
     /// 1–86400.
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 86_400)]
     pub window_seconds: Option<i64>,
 }
 
@@ -225,7 +241,7 @@ pub async fn update_project(
     caller: &Principal,
     origin: &Origin,
     id: &str,
-    body: ProjectInput,
+    body: ProjectUpdate,
 ) -> ApiResult<ProjectWithEnvironments> {
     let mut project = visibility::project(svc, caller, id).await?;
     require_covers(caller, &project_reach(&project))?;

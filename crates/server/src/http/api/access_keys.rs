@@ -52,7 +52,7 @@ pub async fn create(
 
 /// List the access keys the caller can see, newest first.
 #[utoipa::path(get, path = "/v1/access-keys", tag = "access keys",
-    params(("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query), ("project_id" = Option<String>, Query),
+    params(("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200), ("project_id" = Option<String>, Query),
            ("environment_id" = Option<String>, Query), ("active" = Option<bool>, Query)),
     responses((status = 200, body = List<CredentialView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -99,7 +99,7 @@ pub async fn revoke(
 /// Rotate an access key: a new key with the same name, scopes and reach;
 /// the old one keeps working for `grace_period_seconds`.
 #[utoipa::path(post, path = "/v1/access-keys/{id}/rotate", tag = "access keys", params(("id" = String, Path)),
-    request_body = RotateCredential,
+    request_body = Option<RotateCredential>,
     responses((status = 201, body = Data<CredentialView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, key = %id))]

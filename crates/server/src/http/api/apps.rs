@@ -108,7 +108,7 @@ impl From<Version> for VersionView {
 
 /// Apps the caller can see, newest first; filter with `environment_id`.
 #[utoipa::path(get, path = "/v1/apps", tag = "apps",
-    params(("environment_id" = Option<String>, Query), ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    params(("environment_id" = Option<String>, Query), ("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200)),
     responses((status = 200, body = List<AppView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
@@ -153,7 +153,7 @@ pub async fn show(
 }
 
 /// Change an app's name, hostname or access type.
-#[utoipa::path(patch, path = "/v1/apps/{id}", tag = "apps", params(("id" = String, Path)), request_body = UpdateApp,
+#[utoipa::path(patch, path = "/v1/apps/{id}", tag = "apps", params(("id" = String, Path)), request_body = Option<UpdateApp>,
     responses((status = 200, body = Data<AppView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, app = %id))]
@@ -187,7 +187,7 @@ pub async fn remove(
 
 /// An app's versions, newest first.
 #[utoipa::path(get, path = "/v1/apps/{id}/versions", tag = "apps",
-    params(("id" = String, Path), ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    params(("id" = String, Path), ("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200)),
     responses((status = 200, body = List<VersionView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, app = %id))]

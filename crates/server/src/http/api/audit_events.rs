@@ -40,9 +40,9 @@ pub struct AuditEventList {
 
 /// Audit events the caller can see.
 #[utoipa::path(get, path = "/v1/audit-events", tag = "audit",
-    params(("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query), ("cursor" = Option<String>, Query),
+    params(("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200), ("cursor" = Option<String>, Query),
            ("action" = Option<String>, Query), ("actor_id" = Option<String>, Query), ("target_id" = Option<String>, Query),
-           ("since" = Option<String>, Query), ("until" = Option<String>, Query),
+           ("since" = Option<String>, Query, format = DateTime), ("until" = Option<String>, Query, format = DateTime),
            ("project_id" = Option<String>, Query), ("environment_id" = Option<String>, Query)),
     responses((status = 200, body = AuditEventList), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
@@ -59,8 +59,9 @@ pub async fn list(
         action: query.string("action"),
         actor_id: query.string("actor_id"),
         target_id: query.string("target_id"),
-        since: query.string("since"),
-        until: query.string("until"),
+        // Timestamps: present but empty is not a timestamp (400).
+        since: query.get("since").map(str::to_string),
+        until: query.get("until").map(str::to_string),
         cursor: query.string("cursor"),
     };
     let found = audit::list(&svc, &p, filter, page).await?;

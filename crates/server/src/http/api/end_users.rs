@@ -26,6 +26,7 @@ use crate::{
     service::{
         audit::Origin,
         end_users::{self, EndUser},
+        schema::UserIdText,
         Services,
     },
     state::AppState,
@@ -135,7 +136,7 @@ pub struct RevealedCredential {
 /// End users of an environment, optionally of one app.
 #[utoipa::path(get, path = "/v1/end-users", tag = "end users",
     params(("environment_id" = Option<String>, Query), ("app_id" = Option<String>, Query),
-           ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+           ("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200)),
     responses((status = 200, body = List<EndUserSummaryView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
@@ -165,7 +166,7 @@ pub async fn list(
 
 /// One end user's connections and accounts (no secrets).
 #[utoipa::path(get, path = "/v1/end-users/{user_id}", tag = "end users",
-    params(("user_id" = String, Path), ("environment_id" = Option<String>, Query)),
+    params(("user_id" = UserIdText, Path), ("environment_id" = Option<String>, Query, description = "Required unless the credential is confined to one environment.")),
     responses((status = 200, body = Data<EndUserView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
@@ -182,7 +183,7 @@ pub async fn show(
 /// Erase everything of an end user in the environment; their connect
 /// tokens stop working.
 #[utoipa::path(delete, path = "/v1/end-users/{user_id}", tag = "end users",
-    params(("user_id" = String, Path), ("environment_id" = Option<String>, Query)),
+    params(("user_id" = UserIdText, Path), ("environment_id" = Option<String>, Query, description = "Required unless the credential is confined to one environment.")),
     responses((status = 204), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
@@ -199,7 +200,7 @@ pub async fn erase(
 
 /// Delete one connection or account of the end user.
 #[utoipa::path(delete, path = "/v1/end-users/{user_id}/connections/{conn_id}", tag = "end users",
-    params(("user_id" = String, Path), ("conn_id" = String, Path), ("environment_id" = Option<String>, Query)),
+    params(("user_id" = UserIdText, Path), ("conn_id" = String, Path), ("environment_id" = Option<String>, Query, description = "Required unless the credential is confined to one environment.")),
     responses((status = 204), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, connection = %conn_id))]
@@ -217,7 +218,7 @@ pub async fn delete_connection(
 
 /// Revoke every connect token issued to the end user until now.
 #[utoipa::path(post, path = "/v1/end-users/{user_id}/connect-tokens/revoke", tag = "end users",
-    params(("user_id" = String, Path), ("environment_id" = Option<String>, Query)),
+    params(("user_id" = UserIdText, Path), ("environment_id" = Option<String>, Query, description = "Required unless the credential is confined to one environment.")),
     responses((status = 204), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
@@ -236,7 +237,7 @@ pub async fn revoke_tokens(
 /// The end user's active credentials for an app, decrypted, for the app's
 /// runtime. Needs `connections:reveal`; every call is audited.
 #[utoipa::path(get, path = "/v1/apps/{id}/end-users/{user_id}/credentials", tag = "end users",
-    params(("id" = String, Path), ("user_id" = String, Path)),
+    params(("id" = String, Path), ("user_id" = UserIdText, Path)),
     responses((status = 200, body = Data<Vec<RevealedCredential>>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, app = %id))]

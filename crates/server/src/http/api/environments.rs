@@ -43,7 +43,7 @@ pub async fn show(
 /// back to the deployment's default. Needs `projects:write` and a
 /// credential reaching the environment's whole project.
 #[utoipa::path(patch, path = "/v1/environments/{id}", tag = "projects", params(("id" = String, Path)),
-    request_body = EnvironmentUpdate,
+    request_body = Option<EnvironmentUpdate>,
     responses((status = 200, body = Data<EnvironmentView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, environment = %id))]

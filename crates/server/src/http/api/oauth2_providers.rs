@@ -110,7 +110,7 @@ impl ProviderView {
 /// Providers the caller can see: the API's and the file's; filter with
 /// `environment_id`.
 #[utoipa::path(get, path = "/v1/oauth2-providers", tag = "oauth2 providers",
-    params(("environment_id" = Option<String>, Query), ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    params(("environment_id" = Option<String>, Query), ("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200)),
     responses((status = 200, body = List<ProviderView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
@@ -157,7 +157,7 @@ pub async fn show(
 
 /// Change a provider (not its environment or target).
 #[utoipa::path(patch, path = "/v1/oauth2-providers/{id}", tag = "oauth2 providers", params(("id" = String, Path)),
-    request_body = UpdateProvider,
+    request_body = Option<UpdateProvider>,
     responses((status = 200, body = Data<ProviderView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, provider = %id))]

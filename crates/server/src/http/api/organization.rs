@@ -45,7 +45,7 @@ pub async fn show(State(svc): State<Services>, Auth(p): Auth) -> ApiResult<Data<
 
 /// Members of the organization, oldest first.
 #[utoipa::path(get, path = "/v1/organization/members", tag = "organization",
-    params(("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    params(("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200)),
     responses((status = 200, body = List<MemberView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]

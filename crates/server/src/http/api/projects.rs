@@ -19,7 +19,7 @@ use crate::{
     },
     service::{
         audit::Origin,
-        tenancy::{self, EnvironmentInput, ProjectInput},
+        tenancy::{self, EnvironmentInput, ProjectInput, ProjectUpdate},
         Services,
     },
     state::AppState,
@@ -34,7 +34,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Projects the caller can see, newest first, each with its environments.
 #[utoipa::path(get, path = "/v1/projects", tag = "projects",
-    params(("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    params(("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200)),
     responses((status = 200, body = List<ProjectView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
@@ -81,7 +81,7 @@ pub async fn show(
 
 /// Rename a project.
 #[utoipa::path(patch, path = "/v1/projects/{id}", tag = "projects", params(("id" = String, Path)),
-    request_body = ProjectInput,
+    request_body = Option<ProjectUpdate>,
     responses((status = 200, body = Data<ProjectView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, project = %id))]
@@ -90,7 +90,7 @@ pub async fn update(
     Auth(p): Auth,
     origin: Origin,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<ProjectInput>,
+    OptionalJson(body): OptionalJson<ProjectUpdate>,
 ) -> ApiResult<Data<ProjectView>> {
     let project = tenancy::update_project(&svc, &p, &origin, &id, body).await?;
     Ok(ok(ProjectView::from(&project)))
@@ -114,7 +114,7 @@ pub async fn remove(
 
 /// The project's environments the caller can see, oldest first.
 #[utoipa::path(get, path = "/v1/projects/{id}/environments", tag = "projects",
-    params(("id" = String, Path), ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    params(("id" = String, Path), ("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200)),
     responses((status = 200, body = List<EnvironmentView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, project = %id))]

@@ -21,7 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// Who is signed in, and the CSRF token for writes (dashboard sessions only).
 #[utoipa::path(get, path = "/v1/session", tag = "dashboard",
-    responses((status = 200, description = "`{\"data\": {\"user\", \"organization_id\", \"csrf_token\"}}`"), (status = 401, body = ErrorEnvelope)))]
+    responses((status = 200, description = "`{\"data\": {\"user\", \"organization_id\", \"csrf_token\"}}`"), (status = "4XX", body = ErrorEnvelope)))]
 #[tracing::instrument(skip_all)]
 pub async fn current(
     State(state): State<AppState>,

@@ -21,7 +21,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 /// The calling credential, without its token. Needs no scope.
 #[utoipa::path(get, path = "/v1/tokens/me", tag = "tokens",
-    responses((status = 200, body = Data<TokenIntrospection>), (status = 401, body = ErrorEnvelope)),
+    responses((status = 200, body = Data<TokenIntrospection>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
 pub async fn me(State(svc): State<Services>, Auth(p): Auth) -> ApiResult<Data<TokenIntrospection>> {

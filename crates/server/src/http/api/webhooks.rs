@@ -142,7 +142,7 @@ pub struct RetryView {
 
 /// Webhooks the caller can see; filter with `environment_id`.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
-    params(("environment_id" = Option<String>, Query), ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    params(("environment_id" = Option<String>, Query), ("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200)),
     responses((status = 200, body = List<WebhookView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
@@ -188,7 +188,7 @@ pub async fn show(
 
 /// Change a webhook's `url`, `events`, `description` or `enabled`.
 #[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
-    request_body = UpdateWebhook,
+    request_body = Option<UpdateWebhook>,
     responses((status = 200, body = Data<WebhookView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, webhook = %id))]
@@ -237,7 +237,7 @@ pub async fn rotate_secret(
 
 /// A webhook's delivery attempts, newest first.
 #[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks",
-    params(("id" = String, Path), ("page" = Option<u32>, Query), ("page_size" = Option<u32>, Query)),
+    params(("id" = String, Path), ("page" = Option<u32>, Query, minimum = 1, maximum = 4_194_303), ("page_size" = Option<u32>, Query, minimum = 1, maximum = 200)),
     responses((status = 200, body = List<DeliveryView>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id, webhook = %id))]

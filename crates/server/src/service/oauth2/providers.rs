@@ -17,6 +17,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::service::schema::NameText;
+
 use crate::{
     catalog::AuthKind,
     config::{self, OAuth2ProviderConfig, ProviderSettings, SettingsError, SettingsInput},
@@ -168,6 +170,7 @@ pub async fn by_reference(
 #[serde(deny_unknown_fields)]
 pub struct CreateProvider {
     /// 1–100 characters, unique in the environment.
+    #[schema(value_type = NameText, required = true)]
     pub name: Option<String>,
     pub environment_id: Option<String>,
     /// An OAuth2 connection type, e.g. `dynamiq.connections.GoogleOAuth2`.
@@ -211,6 +214,7 @@ impl std::fmt::Debug for CreateProvider {
 #[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProvider {
+    #[schema(value_type = Option<NameText>)]
     pub name: Option<String>,
     pub preset: Option<String>,
     pub authorize_url: Option<String>,

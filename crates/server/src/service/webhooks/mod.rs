@@ -28,6 +28,7 @@ use utoipa::ToSchema;
 use super::{
     audit::{self, Origin},
     principal::Principal,
+    schema::EventType,
     visibility, Services,
 };
 use crate::error::{ApiError, ApiResult};
@@ -61,9 +62,12 @@ pub struct CreateWebhook {
     pub environment_id: Option<String>,
     /// `https://…` (or `http://…`); loopback and private addresses are
     /// refused unless `allow_private_webhook_targets`.
+    #[schema(value_type = String, required = true)]
     pub url: Option<String>,
     /// Event types, e.g. `["connection.created"]`.
+    #[schema(value_type = Vec<EventType>, required = true, min_items = 1)]
     pub events: Option<Vec<String>>,
+    /// At most 500 characters.
     pub description: Option<String>,
 }
 
@@ -72,6 +76,7 @@ pub struct CreateWebhook {
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
     pub url: Option<String>,
+    #[schema(value_type = Option<Vec<EventType>>, min_items = 1)]
     pub events: Option<Vec<String>>,
     /// `true` also clears a disabled webhook's failure record.
     pub enabled: Option<bool>,

@@ -24,6 +24,7 @@ use crate::{
         audit::Origin,
         connect_tokens::{self, MintToken},
         limits::Meter,
+        schema::UserIdText,
         Services,
     },
     state::AppState,
@@ -79,7 +80,7 @@ pub async fn mint(
 
 /// Is this end user ready? `complete` when every requirement of the
 /// deployed version is satisfied, else `incomplete` with the rest.
-#[utoipa::path(get, path = "/v1/requirements/status", tag = "app surface", params(("user_id" = String, Query)),
+#[utoipa::path(get, path = "/v1/requirements/status", tag = "app surface", params(("user_id" = UserIdText, Query)),
     responses((status = 200, body = RequirementsStatus), (status = "4XX", body = ErrorEnvelope)),
     security((), ("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(app = %access.app.id))]
