@@ -30,8 +30,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// The resolved configuration.
-#[derive(Debug, Clone)]
+/// The resolved configuration. Its `Debug` form hides the passwords a
+/// database or Redis URL may carry (the secrets are `SecretString`s).
+#[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
@@ -77,6 +78,66 @@ pub struct Config {
     pub oauth2_providers: BTreeMap<String, OAuth2ProviderConfig>,
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &without_password(&self.database_url))
+            .field(
+                "redis_url",
+                &self.redis_url.as_deref().map(without_password),
+            )
+            .field("public_url", &self.public_url)
+            .field("apps_domain", &self.apps_domain)
+            .field("master_key", &self.master_key)
+            .field("master_key_file", &self.master_key_file)
+            .field("log_format", &self.log_format)
+            .field("access_key_prefix", &self.access_key_prefix)
+            .field("pat_prefix", &self.pat_prefix)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("trust_forwarded_headers", &self.trust_forwarded_headers)
+            .field(
+                "header_read_timeout_seconds",
+                &self.header_read_timeout_seconds,
+            )
+            .field("request_timeout_seconds", &self.request_timeout_seconds)
+            .field("idle_timeout_seconds", &self.idle_timeout_seconds)
+            .field("max_connections", &self.max_connections)
+            .field("metrics_token", &self.metrics_token)
+            .field(
+                "allow_private_webhook_targets",
+                &self.allow_private_webhook_targets,
+            )
+            .field("last_used_flush_seconds", &self.last_used_flush_seconds)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("audit_retention_days", &self.audit_retention_days)
+            .field(
+                "webhook_retry_schedule_seconds",
+                &self.webhook_retry_schedule_seconds,
+            )
+            .field("rate_limits", &self.rate_limits)
+            .field("connection_types", &self.connection_types)
+            .field("oauth2_providers", &self.oauth2_providers)
+            .finish()
+    }
+}
+
+/// `url` with any password replaced (a URL that does not parse is hidden
+/// whole: it might be a password in the wrong place).
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("[REDACTED]"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "[REDACTED]".to_string(),
+    }
+}
+
 impl Config {
     /// The configuration with every default, for tests and embedding.
     pub fn defaults() -> Self {
@@ -115,6 +176,23 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    /// Printing the configuration never shows a database or Redis password.
+    #[test]
+    fn debug_hides_url_passwords() {
+        let mut cfg = Config::defaults();
+        cfg.database_url = "postgres://gh:s3cret-pw@db.internal:5432/gatehouse".into();
+        cfg.redis_url = Some("redis://:r3dis-pw@cache:6379/0".into());
+        let printed = format!("{cfg:?}");
+        assert!(!printed.contains("s3cret-pw"), "{printed}");
+        assert!(!printed.contains("r3dis-pw"), "{printed}");
+        assert!(printed.contains("db.internal"), "{printed}");
+        assert_eq!(without_password("not a url s3cret"), "[REDACTED]");
+        assert_eq!(
+            without_password("sqlite:///data/g.db"),
+            "sqlite:///data/g.db"
+        );
+    }
 
     /// Layers apply in order: defaults < file < environment < flags.
     #[test]
