@@ -107,6 +107,19 @@ function section(req, onChange) {
 
   const actions = h('div', { class: 'actions' });
   let form = null;
+  // A token minted without the platform's key may only add: what is
+  // connected stays as it is (SPEC §6), so nothing here offers to change it.
+  const addOnly = Boolean(page.session && page.session.add_only);
+  if (completed && addOnly) {
+    el.append(
+      h(
+        'p',
+        { class: 'req-meta', id: `req-${req.name}-locked` },
+        'To change or remove this connection, use the app itself.',
+      ),
+    );
+    return el;
+  }
   if (flow === 'credentials') {
     form = credentialsForm(req, completed, onChange);
     if (completed) {

@@ -471,6 +471,74 @@ async fn disconnect_returns_to_pending() {
     b.close().await;
 }
 
+/// A token minted without a credential (a public app) may only add: the
+/// page shows what is connected without offering to replace or disconnect
+/// it, and still offers what is pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_only_tokens_offer_no_replace_or_disconnect() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (_, host) = s
+        .deploy_app(&s.boot().sandbox_id, "Open", "public", two_connections())
+        .await;
+    let anonymous = s
+        .call_host(
+            &host,
+            Method::POST,
+            "/v1/connect/tokens",
+            None,
+            Some(json!({"user_id": "u-add"})),
+        )
+        .await;
+    assert_eq!(anonymous.status, StatusCode::CREATED, "{}", anonymous.text);
+    let token = anonymous.body["token"].as_str().unwrap().to_string();
+    let url = anonymous.body["url"].as_str().unwrap().to_string();
+    let session = s.get("/v1/connect/session", &token).await;
+    assert_eq!(session.body["data"]["add_only"], true, "{}", session.text);
+    let (keyed, _) = mint(&s, &host, json!({"user_id": "u-add"})).await;
+    assert_eq!(
+        s.get("/v1/connect/session", &keyed).await.body["data"]["add_only"],
+        false
+    );
+
+    let reqs = s.get("/v1/connect/requirements", &token).await;
+    let openai_id = requirement_id(&reqs.body, "openai");
+    let r = s
+        .post(
+            &format!("/v1/connect/requirements/{openai_id}/credentials"),
+            &token,
+            json!({"type": OPENAI, "config": {"api_key": "sk-1"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+
+    let b = Browser::start().await;
+    b.goto(&url).await;
+    b.wait_for(&card_in("openai", "completed")).await;
+    b.wait_for(&card_in("backend", "pending")).await;
+    let openai = card("openai");
+    assert!(b.exists(&format!("{openai} #req-openai-locked")).await);
+    assert!(
+        !b.exists(&format!("{openai} button")).await,
+        "no controls on a connected card"
+    );
+    assert!(!b.exists("#req-openai-form").await);
+    assert!(
+        b.exists("#req-backend-form").await,
+        "what is pending can be connected"
+    );
+    b.close().await;
+
+    // The page only mirrors the API, which refuses the change itself.
+    let replaced = s
+        .post(
+            &format!("/v1/connect/requirements/{openai_id}/credentials"),
+            &token,
+            json!({"type": OPENAI, "config": {"api_key": "sk-2"}}),
+        )
+        .await;
+    assert_eq!(replaced.status, StatusCode::FORBIDDEN, "{}", replaced.text);
+}
+
 /// The Connect button of an OAuth2 connection and of an action-connector
 /// account shows the API's reason when the link cannot start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,9 @@ pub struct SessionView {
     pub app: SessionApp,
     pub expires_at: String,
     pub redirect_url: Option<String>,
+    /// Minted without a credential (a public app): it may connect what the
+    /// user has not connected, but not replace or disconnect (SPEC §6).
+    pub add_only: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,6 +54,7 @@ pub async fn session(ConnectAuth(c): ConnectAuth) -> Data<SessionView> {
         },
         expires_at: format_ms(c.claims.exp * 1000),
         redirect_url: c.claims.redirect_url.clone(),
+        add_only: c.claims.minted_by.is_none(),
     })
 }
 
