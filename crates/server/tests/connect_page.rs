@@ -471,6 +471,40 @@ async fn disconnect_returns_to_pending() {
     b.close().await;
 }
 
+/// `/robots.txt` keeps search engines out and `/favicon.ico` is an image,
+/// on the management surface only (SPEC §10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn robots_and_favicon() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let robots = reqwest::get(format!("{}/robots.txt", s.base))
+        .await
+        .unwrap();
+    assert_eq!(robots.status(), StatusCode::OK);
+    assert!(robots.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = robots.text().await.unwrap();
+    assert!(text.lines().any(|l| l == "Disallow: /"), "{text}");
+    assert!(text.lines().any(|l| l == "User-agent: *"), "{text}");
+
+    let icon = reqwest::get(format!("{}/favicon.ico", s.base))
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), StatusCode::OK);
+    assert!(icon.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("image/"));
+    assert!(icon.text().await.unwrap().contains("<svg"));
+
+    let host = deployed_app(&s, "Acme", two_connections()).await;
+    for path in ["/robots.txt", "/favicon.ico"] {
+        let r = s.call_host(&host, Method::GET, path, None, None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path} on an app host");
+    }
+}
+
 /// A token minted without a credential (a public app) may only add: the
 /// page shows what is connected without offering to replace or disconnect
 /// it, and still offers what is pending.

@@ -57,7 +57,34 @@ const ASSETS: &[Asset] = &[
 ];
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/assets/{name}", get(serve))
+    Router::new()
+        .route("/assets/{name}", get(serve))
+        .route("/favicon.ico", get(favicon))
+        .route("/robots.txt", get(robots))
+}
+
+/// What `/robots.txt` says: the hosted page and the dashboard are never to
+/// be indexed (SPEC §10); the pages say `noindex` as well.
+const ROBOTS: &str = "User-agent: *\nDisallow: /\n";
+
+/// `/favicon.ico`: the mark, as SVG (browsers take any image here).
+async fn favicon() -> Response {
+    serve(Path("favicon.svg".to_string())).await
+}
+
+/// `/robots.txt`: nothing here is for search engines.
+async fn robots() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, ASSET_CACHING),
+        ],
+        ROBOTS,
+    )
+        .into_response()
 }
 
 /// An embedded file, or the 404 envelope.
