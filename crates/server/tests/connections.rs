@@ -135,14 +135,32 @@ async fn a_half_sent_body_times_out() {
 }
 
 /// A request whose body is still arriving: in flight until it finishes.
+/// It asks `Expect: 100-continue`, so the server's `100 Continue` says the
+/// handler is reading the body: the request is in flight for certain.
 async fn busy(s: &TestServer) -> TcpStream {
     let mut conn = connect(s).await;
     let head = format!(
         "POST /v1/projects HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{{\"name\": ",
+         Content-Type: application/json\r\nContent-Length: 20\r\nExpect: 100-continue\r\n\r\n",
         s.key()
     );
     conn.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+            .await
+            .expect("100 Continue")
+            .unwrap();
+        assert!(n > 0, "closed before 100 Continue");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    conn.write_all(b"{\"name\": ").await.unwrap();
     conn
 }
 
@@ -157,7 +175,6 @@ async fn connections_past_the_cap_get_503() {
     for _ in 0..4 {
         open.push(busy(&s).await);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut extra = connect(&s).await;
     let answer = read_until_closed(&mut extra, Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");

@@ -161,22 +161,26 @@ struct Conn {
 }
 
 impl Conn {
-    /// Serves the connection in `slot` until it ends.
-    async fn run(self, slot: OwnedSemaphorePermit) {
-        let _ = self.stream.set_nodelay(true);
+    /// Enters the connection in the registry at once (so connections are
+    /// known in the order they were accepted, however late their task
+    /// runs) and returns what serves it in `slot` until it ends.
+    fn run(self, slot: OwnedSemaphorePermit) -> impl Future<Output = ()> + Send + 'static {
         let activity = Arc::new(Activity::new());
         let id = self.open.insert(activity.clone());
-        connection(
-            self.stream,
-            self.peer,
-            self.app,
-            self.limits,
-            self.stopped,
-            activity,
-        )
-        .await;
-        self.open.remove(id);
-        drop(slot);
+        async move {
+            let _ = self.stream.set_nodelay(true);
+            connection(
+                self.stream,
+                self.peer,
+                self.app,
+                self.limits,
+                self.stopped,
+                activity,
+            )
+            .await;
+            self.open.remove(id);
+            drop(slot);
+        }
     }
 }
 
