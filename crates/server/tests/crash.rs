@@ -62,7 +62,7 @@ const ROUNDS: u64 = 8;
 /// Concurrent clients writing.
 const WORKERS: u64 = 4;
 /// How long a restarted server may take to answer `/readyz`.
-const READY: Duration = Duration::from_secs(30);
+const READY: Duration = Duration::from_secs(90);
 const OPENAI: &str = "dynamiq.connections.OpenAI";
 /// The grace period of a rotation that keeps the old key working: longer
 /// than the test.

@@ -62,7 +62,7 @@ impl Serve {
             .arg(&self.database_url)
             .args(&self.args)
             .current_dir(&self.dir)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .env_remove("GATEHOUSE_DATABASE_URL")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
