@@ -213,15 +213,7 @@ async fn deleting_a_project_cuts_off_its_apps_on_every_node(backend: Backend) {
         .post("/v1/projects", a.key(), json!({"name": "Doomed"}))
         .await;
     assert_eq!(project.status, StatusCode::CREATED, "{}", project.text);
-    let env = project.body["data"]["environments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "sandbox")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let env = common::environment_id(&project.body["data"], "sandbox");
     let project_id = project.body["data"]["id"].as_str().unwrap().to_string();
     let (app_id, host) = a
         .deploy_app(&env, "Doomed agent", "private", requirement())

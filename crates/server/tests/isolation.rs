@@ -944,15 +944,7 @@ async fn a_tenant_cannot_reach_another_tenants_resources(backend: Backend) {
     )
     .await;
     let project_b_id = project_b["data"]["id"].as_str().unwrap().to_string();
-    let b_sandbox = project_b["data"]["environments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "sandbox")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let b_sandbox = common::environment_id(&project_b["data"], "sandbox");
 
     let a_sandbox = populate(&s, "A.sandbox", &b.project_id, &b.sandbox_id).await;
     let a_live = populate(&s, "A.live", &b.project_id, &b.live_id).await;

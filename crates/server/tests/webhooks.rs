@@ -669,15 +669,7 @@ async fn delivered_after_sigkill(backend: Backend) {
         .recv_timeout(Duration::from_secs(30))
         .expect("the first start prints the key");
     let envs = call(&node.base, Method::GET, "/v1/projects", &key, None).await;
-    let sandbox = envs["data"][0]["environments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "sandbox")
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sandbox = common::environment_id(&envs["data"][0], "sandbox");
     let hook = call(
         &node.base,
         Method::POST,

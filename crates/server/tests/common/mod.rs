@@ -152,6 +152,20 @@ pub struct Bootstrap {
     pub key_id: String,
 }
 
+/// The id of the environment called `name` in a project object (SPEC §4:
+/// a project carries its `environments`).
+pub fn environment_id(project: &Value, name: &str) -> String {
+    project["environments"]
+        .as_array()
+        .expect("a project object")
+        .iter()
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} environment in {project}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// A running server.
 pub struct TestServer {
     pub base: String,
