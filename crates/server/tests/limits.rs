@@ -877,7 +877,8 @@ async fn disabled_limits_send_nothing() {
     s.stop().await;
 }
 
-/// A million distinct client IPs (`X-Forwarded-For`) leave the limiter
+/// Three times its capacity in distinct client IPs (`X-Forwarded-For`)
+/// leave the limiter
 /// holding at most its capacity, and a client being limited that keeps
 /// trying during the flood stays limited throughout: the one-off keys do
 /// not push out the key that is in use.
@@ -908,7 +909,7 @@ async fn a_flood_of_distinct_ips_stays_within_the_cap() {
         assert_eq!(status(&app, HOT).await, want);
     }
 
-    const FLOOD: u32 = 1_000_000;
+    const FLOOD: u32 = 3 * CAPACITY as u32;
     const TASKS: u32 = 4;
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
