@@ -43,6 +43,20 @@ pub enum Command {
         #[command(subcommand)]
         command: MasterKeyCommand,
     },
+    /// For benchmarks (bench/run): add COUNT organization-wide access keys
+    /// to an initialised database, without audit events, and write their
+    /// tokens, one per line, to a new file readable only by its owner.
+    #[command(hide = true)]
+    BenchSeed {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// How many access keys to add.
+        #[arg(long)]
+        access_keys: u64,
+        /// Where to write the tokens (must not exist).
+        #[arg(long)]
+        tokens_out: PathBuf,
+    },
 }
 
 /// `gatehouse keys …`

@@ -6,7 +6,10 @@ use clap::Parser;
 use gatehouse::{
     cli::{Cli, Command, CommonArgs, KeysCommand, MasterKeyCommand},
     crypto::{rotation, Keyring, SigningKeys},
-    service::bootstrap::{self, InitError},
+    service::{
+        bootstrap::{self, InitError},
+        credentials,
+    },
     startup::{self, App},
     telemetry,
 };
@@ -71,6 +74,14 @@ async fn run(cli: Cli, env: std::collections::HashMap<String, String>) -> anyhow
             println!("{kid}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::BenchSeed {
+            common,
+            access_keys,
+            tokens_out,
+        } => {
+            bench_seed(&common, &env, access_keys, &tokens_out).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::MasterKey {
             command: MasterKeyCommand::Rotate(common),
         } => {
@@ -105,6 +116,48 @@ async fn run(cli: Cli, env: std::collections::HashMap<String, String>) -> anyhow
 }
 
 /// `gatehouse keys rotate`: returns the new kid.
+/// `gatehouse bench-seed`: many access keys, their tokens to a new 0600
+/// file.
+async fn bench_seed(
+    common: &CommonArgs,
+    env: &std::collections::HashMap<String, String>,
+    count: u64,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    use secrecy::ExposeSecret;
+
+    let config = common.resolve(env)?;
+    telemetry::init_logging(config.log_format);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    let mut file = std::io::BufWriter::new(file);
+    let store = startup::open_store(&config).await?;
+    let started = std::time::Instant::now();
+    let seeded = credentials::seed_access_keys(&store, &config.token_prefixes(), count, |batch| {
+        for t in batch {
+            writeln!(file, "{}", t.token.expose_secret())?;
+        }
+        Ok(())
+    })
+    .await;
+    store.close().await;
+    seeded?;
+    file.flush()?;
+    eprintln!(
+        "added {count} access keys in {:.1} s; tokens in {}",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
 async fn rotate_signing_key(
     common: &CommonArgs,
     env: &std::collections::HashMap<String, String>,

@@ -1,5 +1,6 @@
 //! `gatehouse keys rotate` and `gatehouse master-key rotate`, run as an
-//! operator would, with the database checked afterwards.
+//! operator would, with the database checked afterwards; and
+//! `gatehouse bench-seed`, which fills a database for the benchmarks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -143,7 +144,68 @@ fn file_mode(path: &Path) -> u32 {
     }
 }
 
-on_both_backends!(rotate_signing_keys_then_master_key);
+on_both_backends!(
+    rotate_signing_keys_then_master_key,
+    bench_seed_adds_working_keys
+);
+
+/// `bench-seed` adds the access keys it says (in several statements and
+/// transactions' worth), writes each token once to a new owner-only file,
+/// and every token names a stored, usable organization-wide key; it will
+/// not overwrite an existing file.
+async fn bench_seed_adds_working_keys(backend: Backend) {
+    let d = Deployment::new(backend).await;
+    let init: serde_json::Value =
+        serde_json::from_str(&d.run(&["init", "--owner-email", "a@example.com", "--json"]))
+            .unwrap();
+    let out = d.dir.path().join("tokens.txt");
+    let out_arg = out.to_str().unwrap();
+    d.run(&[
+        "bench-seed",
+        "--access-keys",
+        "1234",
+        "--tokens-out",
+        out_arg,
+    ]);
+    assert_eq!(file_mode(&out), 0o600);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let tokens: Vec<&str> = text.lines().collect();
+    assert_eq!(tokens.len(), 1234);
+    let distinct: std::collections::HashSet<&str> = tokens.iter().copied().collect();
+    assert_eq!(distinct.len(), tokens.len(), "every token is new");
+
+    let store = d.store().await;
+    let prefixes = gatehouse_core::TokenPrefixes::default();
+    for raw in [tokens[0], tokens[617], tokens[1233]] {
+        let parsed = gatehouse_core::token::parse(&prefixes, raw).expect("a valid access key");
+        let record = store
+            .credential_by_hash(parsed.hash.as_bytes())
+            .await
+            .unwrap()
+            .expect("stored");
+        let c = &record.credential;
+        assert_eq!(c.organization_id, init["organization_id"].as_str().unwrap());
+        assert!(c.project_id.is_none() && c.revoked_at.is_none() && c.expires_at.is_none());
+    }
+    let keys: i64 = on_pool!(store, |pool| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM credentials WHERE kind = 'access_key'"
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap());
+    assert_eq!(keys, 1 + 1234, "the bootstrap key and the seeded ones");
+    store.close().await;
+
+    let again = d
+        .command(&["bench-seed", "--access-keys", "1", "--tokens-out", out_arg])
+        .output()
+        .unwrap();
+    assert!(
+        !again.status.success(),
+        "an existing file is not overwritten"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+}
 
 /// `keys rotate` twice makes two new kids (the older ones retired, still
 /// stored); `master-key rotate` then re-seals every private key and

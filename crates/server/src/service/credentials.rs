@@ -101,6 +101,56 @@ pub fn issue(prefixes: &TokenPrefixes, spec: CredentialSpec<'_>) -> (Credential,
     (row, new)
 }
 
+/// Adds `count` organization-wide access keys (every scope but
+/// `connections:reveal`) attributed to the installation's first owner, in
+/// batches of one transaction each, without audit events, handing each
+/// batch's tokens to `sink` once it is stored. For seeding benchmarks.
+pub async fn seed_access_keys(
+    store: &gatehouse_store::Store,
+    prefixes: &TokenPrefixes,
+    count: u64,
+    mut sink: impl FnMut(&[NewToken]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    const BATCH: u64 = 50_000;
+    let org = store.installation().await?.ok_or_else(|| {
+        anyhow::anyhow!("the database is not initialised: run `gatehouse init` or `serve` first")
+    })?;
+    let owner = store
+        .list_users(&org, PageRequest { page: 1, size: 1 })
+        .await?
+        .items
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the organization has no user"))?;
+    let reach = Reach::organization(org);
+    let scopes = ScopeSet::all().without(Scope::ConnectionsReveal);
+    let mut done = 0;
+    while done < count {
+        let n = BATCH.min(count - done);
+        let (rows, tokens): (Vec<_>, Vec<_>) = (0..n)
+            .map(|i| {
+                let name = format!("bench-{}", done + i);
+                issue(
+                    prefixes,
+                    CredentialSpec {
+                        kind: TokenKind::AccessKey,
+                        name: &name,
+                        reach: &reach,
+                        user_id: &owner.id,
+                        via_key_id: None,
+                        scopes,
+                        expires_at: None,
+                    },
+                )
+            })
+            .unzip();
+        store.create_credentials_unaudited(&rows).await?;
+        sink(&tokens)?;
+        done += n;
+    }
+    Ok(())
+}
+
 /// A credential just created or rotated, with its token: the only time
 /// the token exists outside the client.
 pub struct Issued {
