@@ -111,6 +111,19 @@ impl Principal {
         &self.reach.organization_id
     }
 
+    /// Roughly the bytes this caller holds in a cache: the structures and
+    /// every string, plus the cache's own per-entry cost.
+    pub fn weight(&self) -> u32 {
+        let strings = self.id.len()
+            + self.user_id.len()
+            + self.reach.organization_id.len()
+            + self.reach.project_id.as_ref().map_or(0, String::len)
+            + self.reach.environment_id.as_ref().map_or(0, String::len)
+            + self.credential.as_ref().map_or(0, record_bytes);
+        let bytes = std::mem::size_of::<Self>() + strings + 32 + ENTRY_OVERHEAD;
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+
     /// Why this caller's credential cannot be used at `now`, if it cannot.
     pub fn unusable(&self, now: i64) -> Option<&'static str> {
         let record = self.credential.as_ref()?;
@@ -125,6 +138,24 @@ impl Principal {
             None
         }
     }
+}
+
+/// The heap bytes of a stored credential's strings.
+fn record_bytes(r: &CredentialRecord) -> usize {
+    let c = &r.credential;
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    c.id.len()
+        + c.name.len()
+        + c.organization_id.len()
+        + opt(&c.project_id)
+        + opt(&c.environment_id)
+        + c.user_id.len()
+        + opt(&c.via_key_id)
+        + c.scopes.len()
+        + c.token_hash.len()
+        + c.checksum.len()
+        + c.preview.len()
+        + r.user_email.len()
 }
 
 /// Recently seen credentials by token hash. Entries are dropped when this
@@ -142,20 +173,31 @@ impl Default for CredentialCache {
     fn default() -> Self {
         Self {
             cache: moka::sync::Cache::builder()
-                .max_capacity(Self::CAPACITY)
+                .max_capacity(Self::MAX_BYTES)
+                .weigher(|_, p: &Arc<Principal>| p.weight())
                 .time_to_live(Self::TTL)
                 .build(),
             unknown: moka::sync::Cache::builder()
-                .max_capacity(Self::CAPACITY)
+                .max_capacity(Self::MAX_UNKNOWN_BYTES)
+                .weigher(|_, ()| (32 + ENTRY_OVERHEAD) as u32)
                 .time_to_live(Self::TTL)
                 .build(),
         }
     }
 }
 
+/// What moka keeps per entry besides the key and value (its node, the
+/// entry's `Arc`, the timer wheel's and the frequency sketch's share),
+/// measured roughly: what an entry's weight adds to its own bytes.
+const ENTRY_OVERHEAD: usize = 160;
+
 impl CredentialCache {
     pub const TTL: Duration = Duration::from_secs(60);
-    pub const CAPACITY: u64 = 100_000;
+    /// The cached callers' estimated bytes (about 20,000 access keys):
+    /// what bounds the server's memory however many keys are in use.
+    pub const MAX_BYTES: u64 = 16 << 20;
+    /// The remembered unknown tokens' estimated bytes (about 20,000).
+    pub const MAX_UNKNOWN_BYTES: u64 = 4 << 20;
 
     pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<Principal>> {
         self.cache.get(hash)
@@ -195,6 +237,37 @@ pub struct ConnectPrincipal {
 }
 
 impl ConnectPrincipal {
+    /// Roughly the bytes this token holds in a cache (claims, app, and the
+    /// cache's own per-entry cost).
+    pub fn weight(&self) -> u32 {
+        let c = &self.claims;
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let a = &self.app;
+        let bytes = std::mem::size_of::<Self>()
+            + std::mem::size_of::<App>()
+            + c.user_id.len()
+            + c.sub.len()
+            + c.app_id.len()
+            + c.environment_id.len()
+            + c.iss.len()
+            + c.aud.len()
+            + c.jti.len()
+            + opt(&c.redirect_url)
+            + opt(&c.minted_by)
+            + a.id.len()
+            + a.organization_id.len()
+            + a.project_id.len()
+            + a.environment_id.len()
+            + a.name.len()
+            + a.slug.len()
+            + a.hostname.len()
+            + opt(&a.deployed_version_id)
+            + opt(&a.allowed_redirect_origins)
+            + 32
+            + ENTRY_OVERHEAD;
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+
     /// The audit actor id: the end user within the app.
     pub fn actor_id(&self) -> String {
         format!("{}:{}", self.app.id, self.claims.user_id)
@@ -235,7 +308,8 @@ impl Default for ConnectTokenCache {
     fn default() -> Self {
         Self {
             cache: moka::sync::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(Self::MAX_BYTES)
+                .weigher(|_, p: &Arc<ConnectPrincipal>| p.weight())
                 .time_to_live(Duration::from_secs(60))
                 .support_invalidation_closures()
                 .build(),
@@ -244,6 +318,9 @@ impl Default for ConnectTokenCache {
 }
 
 impl ConnectTokenCache {
+    /// The cached tokens' estimated bytes.
+    pub const MAX_BYTES: u64 = 16 << 20;
+
     pub fn get(&self, hash: &[u8; 32]) -> Option<Arc<ConnectPrincipal>> {
         self.cache.get(hash)
     }
