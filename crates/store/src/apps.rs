@@ -177,6 +177,7 @@ impl Store {
                 .await?;
             write_effects!(tx, effects);
             tx.commit().await?;
+            self.connections.forget_all();
         });
         Ok(())
     }

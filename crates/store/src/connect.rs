@@ -1,6 +1,8 @@
 //! End users of apps, their connections and linked accounts, and
 //! connect-token revocations.
 
+use std::sync::Arc;
+
 use gatehouse_core::connection::{ConnectionKind, ConnectionStatus, Holding};
 
 use crate::{
@@ -43,6 +45,24 @@ pub struct ConnectionRow {
     pub refresh_failures: i32,
     /// The last provider error, in our words.
     pub last_error: Option<String>,
+}
+
+impl ConnectionRow {
+    /// The bytes its strings and sealed config hold.
+    pub fn heap_bytes(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        self.id.len()
+            + self.environment_id.len()
+            + self.app_id.len()
+            + self.user_id.len()
+            + self.requirement_name.len()
+            + self.r#type.len()
+            + opt(&self.label)
+            + self.sealed_config.as_ref().map_or(0, Vec::len)
+            + opt(&self.master_key_id)
+            + opt(&self.provider_ref)
+            + opt(&self.last_error)
+    }
 }
 
 impl std::fmt::Debug for ConnectionRow {
@@ -170,22 +190,32 @@ impl Store {
         }))
     }
 
-    /// Every connection and account of an end user in an environment.
+    /// Every connection and account of an end user in an environment,
+    /// oldest first (from memory when unchanged since last read).
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connections_of_user(
         &self,
         environment_id: &str,
         user_id: &str,
-    ) -> Result<Vec<ConnectionRow>> {
+    ) -> Result<Arc<Vec<ConnectionRow>>> {
+        if let Some(rows) = self.connections.get(environment_id, user_id) {
+            return Ok(rows);
+        }
+        let epoch = self.connections.epoch();
         let q = format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE environment_id = $1 AND user_id = $2 ORDER BY id");
-        Ok(on_pool!(self, |p| sqlx::query_as(&q)
+        let rows: Vec<ConnectionRow> = on_pool!(self, |p| sqlx::query_as(&q)
             .bind(environment_id)
             .bind(user_id)
             .fetch_all(p)
-            .await?))
+            .await?);
+        let rows = Arc::new(rows);
+        self.connections
+            .insert(epoch, environment_id, user_id, rows.clone());
+        Ok(rows)
     }
 
-    /// The end user's connections and accounts for one app.
+    /// The end user's connections and accounts for one app, by requirement
+    /// name.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connections_for_app(
         &self,
@@ -193,17 +223,23 @@ impl Store {
         app_id: &str,
         user_id: &str,
     ) -> Result<Vec<ConnectionRow>> {
-        let q = format!(
-            "SELECT {CONNECTION_COLUMNS} FROM connections WHERE environment_id = $1 AND app_id = $2 AND user_id = $3 ORDER BY requirement_name"
-        );
-        Ok(on_pool!(self, |p| {
-            sqlx::query_as(&q)
-                .bind(environment_id)
-                .bind(app_id)
-                .bind(user_id)
-                .fetch_all(p)
-                .await?
-        }))
+        let all = self.connections_of_user(environment_id, user_id).await?;
+        let mut rows: Vec<ConnectionRow> =
+            all.iter().filter(|r| r.app_id == app_id).cloned().collect();
+        rows.sort_by(|a, b| a.requirement_name.cmp(&b.requirement_name));
+        Ok(rows)
+    }
+
+    /// Drops the cached connections of one end user (another node changed
+    /// them).
+    pub fn forget_connections(&self, environment_id: &str, user_id: &str) {
+        self.connections.forget(environment_id, user_id);
+    }
+
+    /// Drops every cached connection (another node's changes may have been
+    /// missed).
+    pub fn forget_all_connections(&self) {
+        self.connections.forget_all();
     }
 
     /// Stores `row`, replacing what the user had for the same requirement
@@ -270,6 +306,7 @@ impl Store {
             .await?;
             write_effects!(tx, effects);
             tx.commit().await?;
+            self.connections.forget(&row.environment_id, &row.user_id);
             old
         }))
     }
@@ -301,6 +338,7 @@ impl Store {
                 write_effects!(tx, &effects(row));
             }
             tx.commit().await?;
+            self.connections.forget(environment_id, user_id);
             removed
         }))
     }
@@ -327,6 +365,7 @@ impl Store {
                 write_effects!(tx, &effects(row));
             }
             tx.commit().await?;
+            self.connections.forget(environment_id, user_id);
             removed
         }))
     }
@@ -409,6 +448,7 @@ impl Store {
             .await?;
             write_effects!(tx, effects);
             tx.commit().await?;
+            self.connections.forget(environment_id, user_id);
             deleted
         }))
     }

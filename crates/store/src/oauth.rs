@@ -360,6 +360,13 @@ impl Store {
             .await?))
     }
 
+    /// Drops the cached connections of the user who owns a changed row.
+    fn forget_owner(&self, owner: Option<(String, String)>) {
+        if let Some((environment_id, user_id)) = owner {
+            self.connections.forget(&environment_id, &user_id);
+        }
+    }
+
     /// Takes the refresh lease of a connection until `until`, unless
     /// another holder's lease is still running at `now`. True when taken.
     #[tracing::instrument(level = "debug", skip_all)]
@@ -383,10 +390,10 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn store_refreshed(&self, id: &str, r: &Refreshed) -> Result<()> {
         on_pool!(self, |p| {
-            sqlx::query(
+            let owner: Option<(String, String)> = sqlx::query_as(
                 "UPDATE connections SET sealed_config = $1, master_key_id = $2, access_expires_at = $3, \
                  has_refresh_token = $4, next_refresh_at = $5, refresh_lease_until = NULL, refresh_failures = 0, \
-                 last_error = NULL WHERE id = $6",
+                 last_error = NULL WHERE id = $6 RETURNING environment_id, user_id",
             )
             .bind(&r.sealed_config)
             .bind(&r.master_key_id)
@@ -394,8 +401,9 @@ impl Store {
             .bind(r.has_refresh_token)
             .bind(r.next_refresh_at)
             .bind(id)
-            .execute(p)
+            .fetch_optional(p)
             .await?;
+            self.forget_owner(owner);
         });
         Ok(())
     }
@@ -405,13 +413,15 @@ impl Store {
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn schedule_refresh(&self, id: &str, at: i64) -> Result<()> {
         on_pool!(self, |p| {
-            sqlx::query(
-                "UPDATE connections SET next_refresh_at = $1, refresh_lease_until = NULL WHERE id = $2",
+            let owner: Option<(String, String)> = sqlx::query_as(
+                "UPDATE connections SET next_refresh_at = $1, refresh_lease_until = NULL WHERE id = $2 \
+                 RETURNING environment_id, user_id",
             )
             .bind(at)
             .bind(id)
-            .execute(p)
+            .fetch_optional(p)
             .await?;
+            self.forget_owner(owner);
         });
         Ok(())
     }
@@ -428,17 +438,18 @@ impl Store {
     ) -> Result<()> {
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            sqlx::query(
+            let owner: Option<(String, String)> = sqlx::query_as(
                 "UPDATE connections SET last_error = $1, next_refresh_at = $2, refresh_failures = refresh_failures + 1, \
-                 refresh_lease_until = NULL WHERE id = $3",
+                 refresh_lease_until = NULL WHERE id = $3 RETURNING environment_id, user_id",
             )
             .bind(error)
             .bind(next_refresh_at)
             .bind(id)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
             write_effects!(tx, effects);
             tx.commit().await?;
+            self.forget_owner(owner);
         });
         Ok(())
     }
@@ -455,20 +466,22 @@ impl Store {
     ) -> Result<bool> {
         Ok(on_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            let done = sqlx::query(
+            let owner: Option<(String, String)> = sqlx::query_as(
                 "UPDATE connections SET status = 'expired', last_error = $1, next_refresh_at = NULL, \
-                 refresh_lease_until = NULL WHERE id = $2 AND status = 'active'",
+                 refresh_lease_until = NULL WHERE id = $2 AND status = 'active' \
+                 RETURNING environment_id, user_id",
             )
             .bind(error)
             .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if done > 0 {
+            .fetch_optional(&mut *tx)
+            .await?;
+            let done = owner.is_some();
+            if done {
                 write_effects!(tx, effects);
             }
             tx.commit().await?;
-            done > 0
+            self.forget_owner(owner);
+            done
         }))
     }
 

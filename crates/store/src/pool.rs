@@ -1,6 +1,6 @@
 //! The connection pool for either backend, opening and migrating it.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -8,7 +8,7 @@ use sqlx::{
     PgPool, SqlitePool,
 };
 
-use crate::error::Result;
+use crate::{cached::ConnectionsCache, error::Result};
 
 /// Runs `$body` with `$p` bound to whichever pool `$store` holds. The body
 /// is compiled once per backend, so a query that does not work on both
@@ -31,10 +31,12 @@ pub enum Backend {
     Postgres(PgPool),
 }
 
-/// Gatehouse's storage. Cheap to clone.
+/// Gatehouse's storage. Cheap to clone (clones share the pool and the
+/// connections cache).
 #[derive(Debug, Clone)]
 pub struct Store {
     pub pool: Backend,
+    pub(crate) connections: Arc<ConnectionsCache>,
 }
 
 impl Store {
@@ -67,7 +69,10 @@ impl Store {
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
             Backend::Sqlite(pool)
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            connections: Arc::default(),
+        })
     }
 
     /// The SQLite URL for a database file inside `data_dir`.

@@ -198,6 +198,7 @@ impl Store {
                 *count += 1;
             }
             tx.commit().await.map_err(db::<E>)?;
+            self.connections.forget_all();
             Ok(counts)
         })
     }

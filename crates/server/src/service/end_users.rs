@@ -104,7 +104,8 @@ pub async fn show(
 ) -> ApiResult<EndUser> {
     let env = environment_of(svc, caller, environment_id).await?;
     let user_id = checked_user(user_id)?.into_inner();
-    let held = svc.store().connections_of_user(&env.id, &user_id).await?;
+    let held =
+        std::sync::Arc::unwrap_or_clone(svc.store().connections_of_user(&env.id, &user_id).await?);
     if held.is_empty() && svc.store().end_user(&env.id, &user_id).await?.is_none() {
         return Err(ApiError::NotFound);
     }

@@ -228,6 +228,11 @@ impl Services {
                 }
                 "connect" => self.connect_token_cache().invalidate_all(),
                 "limits" => self.limits().overrides_changed(),
+                conn if conn.starts_with("conn ") => {
+                    if let Some((env, user)) = conn["conn ".len()..].split_once(' ') {
+                        self.store().forget_connections(env, user);
+                    }
+                }
                 hex_hash => {
                     if let Ok(hash) = hex::decode(hex_hash) {
                         self.credential_cache().invalidate(&hash);
@@ -235,6 +240,7 @@ impl Services {
                 }
             },
             Invalidation::All => {
+                self.store().forget_all_connections();
                 self.credential_cache().invalidate_all();
                 self.host_cache().invalidate_all();
                 self.connect_token_cache().invalidate_all();
