@@ -8,11 +8,16 @@ use gatehouse_store::{
     members::User,
     tenancy::{Environment, Organization},
 };
+use std::sync::Arc;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::service::{credentials::Issued, tenancy::ProjectWithEnvironments, Services};
+use crate::{
+    http::response::Data,
+    service::{credentials::Issued, tenancy::ProjectWithEnvironments, Services},
+};
 
 /// A value shown once, in the one response that creates or reveals it:
 /// serialized as it is, never printed by `Debug`.
@@ -73,10 +78,7 @@ impl CredentialView {
     /// `pending_use` is this node's newest unflushed use of the credential.
     pub fn new(r: &CredentialRecord, now: i64, pending_use: Option<i64>) -> Self {
         let c = &r.credential;
-        let last_used = match (c.last_used_at, pending_use) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        let last_used = Self::last_used(r, pending_use);
         Self {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -101,6 +103,15 @@ impl CredentialView {
             revoked_at: c.revoked_at.map(format_ms),
             active: c.revoked_at.is_none() && c.expires_at.is_none_or(|e| e > now),
             token: None,
+        }
+    }
+
+    /// When the credential was last used: the stored time or this node's
+    /// newer unflushed use.
+    pub fn last_used(r: &CredentialRecord, pending_use: Option<i64>) -> Option<i64> {
+        match (r.credential.last_used_at, pending_use) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -129,6 +140,41 @@ pub struct TokenIntrospection {
     pub kind: String,
     #[serde(flatten)]
     pub credential: CredentialView,
+}
+
+impl TokenIntrospection {
+    /// The `{"data": …}` body of a usable credential cut around its
+    /// `last_used_at` value, the one field that changes from request to
+    /// request while the credential stays cached: (before, after), to be
+    /// joined with that value as a JSON string. `None` for a credential
+    /// that is not active now (its body is built whole).
+    pub fn template(
+        kind: &str,
+        record: &CredentialRecord,
+        now: i64,
+    ) -> Option<(Arc<str>, Arc<str>)> {
+        // NUL is in no stored field (names and ids have no control
+        // characters), so its escaped form marks the one place.
+        const MARK: &str = "\u{0}last_used_at\u{0}";
+        let mut credential = CredentialView::new(record, now, None);
+        if !credential.active {
+            return None;
+        }
+        credential.last_used_at = Some(MARK.to_string());
+        let body = serde_json::to_string(&Data {
+            data: Self {
+                kind: kind.to_string(),
+                credential,
+            },
+        })
+        .ok()?;
+        let mark = serde_json::to_string(MARK).ok()?;
+        let (before, after) = body.split_once(&mark)?;
+        if after.contains(&mark) {
+            return None;
+        }
+        Some((before.into(), after.into()))
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -295,5 +341,81 @@ impl From<AuditEvent> for AuditEventView {
             user_agent: e.user_agent,
             at: format_ms(e.at),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_core::{Role, Scope, TokenKind};
+    use gatehouse_store::credentials::Credential;
+
+    use super::*;
+
+    fn record(name: &str, project: Option<&str>, expires_at: Option<i64>) -> CredentialRecord {
+        CredentialRecord {
+            credential: Credential {
+                id: "key_01".into(),
+                kind: TokenKind::AccessKey,
+                name: name.into(),
+                organization_id: "org_01".into(),
+                project_id: project.map(str::to_string),
+                environment_id: None,
+                user_id: "usr_01".into(),
+                via_key_id: Some("key_00".into()),
+                scopes: ScopeSet::all()
+                    .without(Scope::ConnectionsReveal)
+                    .to_storage(),
+                token_hash: vec![7; 32],
+                checksum: "a1b2c3".into(),
+                preview: "dyn_AbC…a1b2c3".into(),
+                created_at: 1_700_000_000_123,
+                expires_at,
+                last_used_at: Some(1_700_000_100_000),
+                revoked_at: None,
+            },
+            user_email: "ada@example.com".into(),
+            user_role: Role::Owner,
+            user_deleted_at: None,
+        }
+    }
+
+    /// The cut body joined with a `last_used_at` value is byte for byte
+    /// what serialising the whole view gives, whatever the fields hold.
+    #[test]
+    fn introspection_template_matches_the_whole_body() {
+        let now = 1_800_000_000_000;
+        for r in [
+            record("ci", None, None),
+            record(
+                "quote \" back\\slash «ünï» \u{2028}",
+                Some("prj_01"),
+                Some(now + 1),
+            ),
+        ] {
+            let (before, after) = TokenIntrospection::template("access_key", &r, now).unwrap();
+            let used = now - 5;
+            let spliced = format!("{before}\"{}\"{after}", format_ms(used));
+            let whole = serde_json::to_string(&Data {
+                data: TokenIntrospection {
+                    kind: "access_key".into(),
+                    credential: CredentialView::new(&r, now, Some(used)),
+                },
+            })
+            .unwrap();
+            assert_eq!(spliced, whole);
+        }
+    }
+
+    /// A credential that is not active now gets no template.
+    #[test]
+    fn no_template_for_an_inactive_credential() {
+        let now = 1_800_000_000_000;
+        assert!(
+            TokenIntrospection::template("access_key", &record("x", None, Some(now)), now)
+                .is_none()
+        );
+        let mut revoked = record("x", None, None);
+        revoked.credential.revoked_at = Some(now - 1);
+        assert!(TokenIntrospection::template("access_key", &revoked, now).is_none());
     }
 }

@@ -153,6 +153,7 @@ pub async fn connect_token(svc: &Services, token: &str) -> ApiResult<Arc<Connect
         claims,
         app: Arc::new(app),
         token_hash: hash,
+        limit_key: std::sync::OnceLock::new(),
     });
     svc.connect_token_cache().insert(hash, principal.clone());
     Ok(principal)

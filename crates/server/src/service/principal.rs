@@ -3,7 +3,10 @@
 //! user holding a connect token ([`ConnectPrincipal`]), and the bounded
 //! caches that spare the database a lookup for callers seen recently.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use gatehouse_core::{Reach, Role, ScopeSet, TokenKind};
 use gatehouse_store::{apps::App, credentials::CredentialRecord, sessions::SessionRecord};
@@ -63,6 +66,19 @@ pub struct Principal {
     pub scopes: ScopeSet,
     /// The stored key or PAT (none for a session).
     pub credential: Option<CredentialRecord>,
+    /// Work done once per cached caller instead of once per request.
+    pub memo: Memo,
+}
+
+/// What is derived from a cached caller once and reused while it stays
+/// cached: its rate-limiter key, and its `GET /v1/tokens/me` body around
+/// the one field that changes per request.
+#[derive(Debug, Clone, Default)]
+pub struct Memo {
+    /// The caller's `credential` rate-limit key (a digest of its id).
+    pub limit_key: OnceLock<[u8; 16]>,
+    /// The introspection JSON before and after the `last_used_at` value.
+    pub introspection: OnceLock<Option<(Arc<str>, Arc<str>)>>,
 }
 
 impl Principal {
@@ -89,6 +105,7 @@ impl Principal {
             },
             scopes,
             credential: Some(record),
+            memo: Memo::default(),
         }
     }
 
@@ -104,6 +121,7 @@ impl Principal {
             reach: Reach::organization(&user.organization_id),
             scopes: user.role.scopes(),
             credential: None,
+            memo: Memo::default(),
         }
     }
 
@@ -234,6 +252,8 @@ pub struct ConnectPrincipal {
     pub app: Arc<App>,
     /// SHA-256 of the token, its cache key.
     pub token_hash: [u8; 32],
+    /// The end user's `credential` rate-limit key, derived once.
+    pub limit_key: OnceLock<[u8; 16]>,
 }
 
 impl ConnectPrincipal {

@@ -1,6 +1,11 @@
 //! `/v1/tokens/me`: who am I? Introspects the calling access key or PAT.
 
-use axum::extract::State;
+use axum::{
+    extract::State,
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+};
+use gatehouse_core::time::{format_ms, now_ms};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
@@ -24,15 +29,42 @@ pub fn routes() -> OpenApiRouter<AppState> {
     responses((status = 200, body = Data<TokenIntrospection>), (status = "4XX", body = ErrorEnvelope)),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(caller = %p.id))]
-pub async fn me(State(svc): State<Services>, Auth(p): Auth) -> ApiResult<Data<TokenIntrospection>> {
+pub async fn me(State(svc): State<Services>, Auth(p): Auth) -> ApiResult<Response> {
     let Some(record) = p.credential.as_ref() else {
         return Err(ApiError::forbidden(
             "credential",
             "signed in with a dashboard session, not a token: see GET /v1/session",
         ));
     };
+    let kind = p.kind.as_str();
+    let now = now_ms();
+    // The body is made once per cached credential, and only the
+    // `last_used_at` value is written per request.
+    let template = p
+        .memo
+        .introspection
+        .get_or_init(|| TokenIntrospection::template(kind, record, now));
+    let last_used = CredentialView::last_used(record, svc.usage().pending(&record.credential.id));
+    if let (Some((before, after)), Some(at)) = (template, last_used) {
+        let at = format_ms(at);
+        let mut body = String::with_capacity(before.len() + at.len() + 2 + after.len());
+        body.push_str(before);
+        body.push('"');
+        body.push_str(&at);
+        body.push('"');
+        body.push_str(after);
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response());
+    }
     Ok(ok(TokenIntrospection {
-        kind: p.kind.as_str().to_string(),
+        kind: kind.to_string(),
         credential: CredentialView::of(&svc, record),
-    }))
+    })
+    .into_response())
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use gatehouse_store::apps::App;
 
-use super::{Meter, Policy};
+use super::{Key, Meter, Policy};
 use crate::{
     error::ApiResult,
     service::{
@@ -42,12 +42,16 @@ pub fn ip_key(ip: Option<&str>) -> String {
 /// and `environment` when the credential is confined to one.
 pub async fn caller(svc: &Services, meter: &Meter, p: &Principal) -> ApiResult<()> {
     let limits = svc.limits();
+    let key = p
+        .memo
+        .limit_key
+        .get_or_init(|| Key::of(Policy::Credential.name(), &[&p.id]).0);
     limits
-        .charge(
+        .charge_key(
             meter,
             Policy::Credential,
             limits.rule(Policy::Credential, None),
-            &[&p.id],
+            Key(*key),
         )
         .await?;
     if let Some(env) = p.reach.environment_id.as_deref() {
@@ -61,17 +65,24 @@ pub async fn caller(svc: &Services, meter: &Meter, p: &Principal) -> ApiResult<(
 pub async fn connect_caller(svc: &Services, meter: &Meter, c: &ConnectPrincipal) -> ApiResult<()> {
     let limits = svc.limits();
     let claims = &c.claims;
-    limits
-        .charge(
-            meter,
-            Policy::Credential,
-            limits.rule(Policy::Credential, None),
+    let key = c.limit_key.get_or_init(|| {
+        Key::of(
+            Policy::Credential.name(),
             &[
                 "connect",
                 &claims.environment_id,
                 &claims.app_id,
                 &claims.user_id,
             ],
+        )
+        .0
+    });
+    limits
+        .charge_key(
+            meter,
+            Policy::Credential,
+            limits.rule(Policy::Credential, None),
+            Key(*key),
         )
         .await?;
     environment(svc, meter, &claims.environment_id).await

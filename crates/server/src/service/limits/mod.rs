@@ -169,7 +169,22 @@ impl Limiter {
         if !self.rules.enabled || !meter.is_active() {
             return Ok(());
         }
-        let key = Key::of(policy.name(), parts);
+        self.charge_key(meter, policy, rule, Key::of(policy.name(), parts))
+            .await
+    }
+
+    /// [`Self::charge`] with the key already derived (`Key::of` the
+    /// policy's name and the parts), for callers that keep it.
+    pub async fn charge_key(
+        &self,
+        meter: &Meter,
+        policy: Policy,
+        rule: Rule,
+        key: Key,
+    ) -> ApiResult<()> {
+        if !self.rules.enabled || !meter.is_active() {
+            return Ok(());
+        }
         if meter.has(policy, &key) {
             return Ok(());
         }

@@ -307,6 +307,7 @@ mod tests {
             reach: Reach::organization("org_test"),
             scopes,
             credential: None,
+            memo: Default::default(),
         };
         let user = User {
             id: "usr_test".into(),
