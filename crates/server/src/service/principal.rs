@@ -77,6 +77,8 @@ pub struct Principal {
 pub struct Memo {
     /// The caller's `credential` rate-limit key (a digest of its id).
     pub limit_key: OnceLock<[u8; 16]>,
+    /// Its environment's `environment` key, for an environment's key.
+    pub environment_limit_key: OnceLock<[u8; 16]>,
     /// The introspection JSON before and after the `last_used_at` value.
     pub introspection: OnceLock<Option<(Arc<str>, Arc<str>)>>,
 }
@@ -254,6 +256,8 @@ pub struct ConnectPrincipal {
     pub token_hash: [u8; 32],
     /// The end user's `credential` rate-limit key, derived once.
     pub limit_key: OnceLock<[u8; 16]>,
+    /// The app's environment's `environment` key, derived once.
+    pub environment_limit_key: OnceLock<[u8; 16]>,
 }
 
 impl ConnectPrincipal {

@@ -13,6 +13,8 @@
 //! Limited routes are the API (`/v1/…`, the OAuth2 callback included) and
 //! `POST /login`; ops routes, JWKS, pages and assets are not.
 
+use std::fmt::Write as _;
+
 use axum::{
     extract::{FromRequestParts, MatchedPath, Request, State},
     http::{header, request::Parts, HeaderMap, HeaderValue, Method},
@@ -70,19 +72,23 @@ pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
     else {
         return;
     };
-    let policy = shown
-        .iter()
-        .map(|c| {
-            format!(
-                "\"{}\";q={};w={}",
-                c.policy.name(),
-                c.rule.limit,
-                c.rule.window_seconds
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let state = format!(
+    // Written into one buffer each (this runs on every limited request).
+    let mut policy = String::with_capacity(40 * shown.len());
+    for (i, c) in shown.iter().enumerate() {
+        if i > 0 {
+            policy.push_str(", ");
+        }
+        let _ = write!(
+            policy,
+            "\"{}\";q={};w={}",
+            c.policy.name(),
+            c.rule.limit,
+            c.rule.window_seconds
+        );
+    }
+    let mut state = String::with_capacity(40);
+    let _ = write!(
+        state,
         "\"{}\";r={};t={}",
         closest.policy.name(),
         closest.remaining,

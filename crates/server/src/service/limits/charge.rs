@@ -1,7 +1,10 @@
 //! Where each policy is charged (SPEC §8), one function per kind of
 //! request; docs/rate-limits.md has the table.
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::OnceLock,
+};
 
 use gatehouse_store::apps::App;
 
@@ -55,7 +58,7 @@ pub async fn caller(svc: &Services, meter: &Meter, p: &Principal) -> ApiResult<(
         )
         .await?;
     if let Some(env) = p.reach.environment_id.as_deref() {
-        environment(svc, meter, env).await?;
+        environment(svc, meter, env, Some(&p.memo.environment_limit_key)).await?;
     }
     Ok(())
 }
@@ -85,19 +88,36 @@ pub async fn connect_caller(svc: &Services, meter: &Meter, c: &ConnectPrincipal)
             Key(*key),
         )
         .await?;
-    environment(svc, meter, &claims.environment_id).await
+    environment(
+        svc,
+        meter,
+        &claims.environment_id,
+        Some(&c.environment_limit_key),
+    )
+    .await
 }
 
 /// A request on an app's hostname: the app's `environment`.
 pub async fn app(svc: &Services, meter: &Meter, app: &App) -> ApiResult<()> {
-    environment(svc, meter, &app.environment_id).await
+    environment(svc, meter, &app.environment_id, None).await
 }
 
-async fn environment(svc: &Services, meter: &Meter, environment_id: &str) -> ApiResult<()> {
+/// `memo` keeps the environment's key for a caller that is cached.
+async fn environment(
+    svc: &Services,
+    meter: &Meter,
+    environment_id: &str,
+    memo: Option<&OnceLock<[u8; 16]>>,
+) -> ApiResult<()> {
     let limits = svc.limits();
     let rule = limits.rule(Policy::Environment, Some(environment_id));
+    let derive = || Key::of(Policy::Environment.name(), &[environment_id]).0;
+    let key = match memo {
+        Some(memo) => *memo.get_or_init(derive),
+        None => derive(),
+    };
     limits
-        .charge(meter, Policy::Environment, rule, &[environment_id])
+        .charge_key(meter, Policy::Environment, rule, Key(key))
         .await
 }
 
