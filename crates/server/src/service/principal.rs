@@ -140,7 +140,14 @@ impl Principal {
             + self.reach.project_id.as_ref().map_or(0, String::len)
             + self.reach.environment_id.as_ref().map_or(0, String::len)
             + self.credential.as_ref().map_or(0, record_bytes);
-        let bytes = std::mem::size_of::<Self>() + strings + 32 + ENTRY_OVERHEAD;
+        // A credential's `GET /v1/tokens/me` template (made after the
+        // entry is weighed) is about twice its strings plus the field
+        // names: counted up front.
+        let template = self
+            .credential
+            .as_ref()
+            .map_or(0, |r| 2 * record_bytes(r) + 400);
+        let bytes = std::mem::size_of::<Self>() + strings + template + 32 + ENTRY_OVERHEAD;
         u32::try_from(bytes).unwrap_or(u32::MAX)
     }
 
@@ -213,7 +220,7 @@ const ENTRY_OVERHEAD: usize = 160;
 
 impl CredentialCache {
     pub const TTL: Duration = Duration::from_secs(60);
-    /// The cached callers' estimated bytes (about 20,000 access keys):
+    /// The cached callers' estimated bytes (about 10,000 access keys):
     /// what bounds the server's memory however many keys are in use.
     pub const MAX_BYTES: u64 = 16 << 20;
     /// The remembered unknown tokens' estimated bytes (about 20,000).
