@@ -206,16 +206,12 @@ async fn a_flood_of_idle_and_slow_connections_does_not_stop_normal_requests() {
             reconnects
         });
     }
-    // The server accepts the flood as fast as the machine lets it: wait
-    // (at most 10 s) until it holds every idle connection.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut fds_flooded = server.descriptors();
-    while fds_flooded + 50 < fds_before + IDLE && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        fds_flooded = server.descriptors();
-    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let fds_flooded = server.descriptors();
     assert!(
-        fds_flooded + 50 >= fds_before + IDLE,
+        // A loaded machine may still be accepting the last 1-2 %; one
+        // that sheds idle connections holds far fewer.
+        fds_flooded + IDLE / 50 >= fds_before + IDLE,
         "the server holds the flood: {fds_before} descriptors before, {fds_flooded} during"
     );
 
