@@ -44,19 +44,11 @@ pub fn ip_key(ip: Option<&str>) -> String {
 /// An authenticated management caller (key, PAT or session): `credential`,
 /// and `environment` when the credential is confined to one.
 pub async fn caller(svc: &Services, meter: &Meter, p: &Principal) -> ApiResult<()> {
-    let limits = svc.limits();
     let key = p
         .memo
         .limit_key
         .get_or_init(|| Key::of(Policy::Credential.name(), &[&p.id]).0);
-    limits
-        .charge_key(
-            meter,
-            Policy::Credential,
-            limits.rule(Policy::Credential, None),
-            Key(*key),
-        )
-        .await?;
+    credential(svc, meter, *key).await?;
     if let Some(env) = p.reach.environment_id.as_deref() {
         environment(svc, meter, env, Some(&p.memo.environment_limit_key)).await?;
     }
@@ -66,7 +58,6 @@ pub async fn caller(svc: &Services, meter: &Meter, p: &Principal) -> ApiResult<(
 /// An end user's connect token: `credential` for (environment, app,
 /// user_id), and the app's `environment`.
 pub async fn connect_caller(svc: &Services, meter: &Meter, c: &ConnectPrincipal) -> ApiResult<()> {
-    let limits = svc.limits();
     let claims = &c.claims;
     let key = c.limit_key.get_or_init(|| {
         Key::of(
@@ -80,14 +71,7 @@ pub async fn connect_caller(svc: &Services, meter: &Meter, c: &ConnectPrincipal)
         )
         .0
     });
-    limits
-        .charge_key(
-            meter,
-            Policy::Credential,
-            limits.rule(Policy::Credential, None),
-            Key(*key),
-        )
-        .await?;
+    credential(svc, meter, *key).await?;
     environment(
         svc,
         meter,
@@ -95,6 +79,19 @@ pub async fn connect_caller(svc: &Services, meter: &Meter, c: &ConnectPrincipal)
         Some(&c.environment_limit_key),
     )
     .await
+}
+
+/// Charges the `credential` policy to a caller's kept key.
+async fn credential(svc: &Services, meter: &Meter, key: [u8; 16]) -> ApiResult<()> {
+    let limits = svc.limits();
+    limits
+        .charge_key(
+            meter,
+            Policy::Credential,
+            limits.rule(Policy::Credential, None),
+            Key(key),
+        )
+        .await
 }
 
 /// A request on an app's hostname: the app's `environment`.
