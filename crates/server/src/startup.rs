@@ -10,7 +10,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use anyhow::Context;
 use gatehouse_core::validate::Email;
 use gatehouse_store::Store;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::{
     catalog::Catalog,
@@ -108,13 +108,32 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     })
 }
 
+/// Connections the kernel completes and queues before the accept loop takes
+/// them. Tokio's default (1024) overflows when a burst of connects arrives
+/// while the loop's worker is busy for a few milliseconds, and a connect
+/// whose handshake is dropped waits a second for its retransmission; the
+/// kernel caps this at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `addr` with [`LISTEN_BACKLOG`] (and `SO_REUSEADDR`, as
+/// `TcpListener::bind` sets, so a restart rebinds at once).
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 impl App {
     /// Opens storage, bootstraps an empty database, and binds the listener
     /// (`listen` port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
+        let listener =
+            listen(config.listen).with_context(|| format!("binding {}", config.listen))?;
         Self::build_on(config, listener).await
     }
 

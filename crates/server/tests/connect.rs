@@ -732,7 +732,7 @@ async fn connect_token_attacks(backend: Backend) {
             v[k] = val.clone();
         }
         c = serde_json::from_value(v).unwrap();
-        forged.push((name, s.state.signing().sign(&c).await.unwrap()));
+        forged.push((name, s.state.signing().sign(&c).unwrap()));
     }
     for (name, token) in forged {
         let r = s.get("/v1/connect/session", &token).await;
@@ -752,7 +752,7 @@ async fn connect_token_attacks(backend: Backend) {
     assert_eq!(
         s.get(
             "/v1/connect/session",
-            &s.state.signing().sign(&c).await.unwrap()
+            &s.state.signing().sign(&c).unwrap()
         )
         .await
         .status,

@@ -293,7 +293,7 @@ async fn expired_and_invalid_links() {
     claims.nbf = now - 3 * 3600;
     claims.exp = now - 2 * 3600;
     claims.jti = "expired-jti".into();
-    let expired = s.state.signing().sign(&claims).await.unwrap();
+    let expired = s.state.signing().sign(&claims).unwrap();
     let b = Browser::start().await;
 
     for token in [expired.as_str(), "garbage", "aaa.bbb.ccc"] {

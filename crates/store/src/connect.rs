@@ -114,34 +114,6 @@ pub(crate) const CONNECTION_COLUMNS: &str = "id, kind, environment_id, app_id, u
      provider_ref, access_expires_at, has_refresh_token, next_refresh_at, refresh_failures, last_error";
 
 impl Store {
-    /// Records that `user_id` used `app_id` (idempotent).
-    #[tracing::instrument(level = "debug", skip_all)]
-    pub async fn touch_end_user(
-        &self,
-        environment_id: &str,
-        user_id: &str,
-        app_id: &str,
-        at: i64,
-        effects: &Effects,
-    ) -> Result<()> {
-        on_pool!(self, |p| {
-            let mut tx = p.begin().await?;
-            sqlx::query(
-                "INSERT INTO end_users (environment_id, user_id, app_id, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (environment_id, user_id, app_id) DO NOTHING",
-            )
-            .bind(environment_id)
-            .bind(user_id)
-            .bind(app_id)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-            write_effects!(tx, effects);
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     /// When the end user first appeared in the environment, if they exist.
     #[tracing::instrument(level = "debug", skip_all)]
     pub async fn end_user(

@@ -10,6 +10,7 @@
 
 pub mod apps;
 pub mod audit;
+mod batch;
 mod cached;
 pub mod connect;
 pub mod credentials;

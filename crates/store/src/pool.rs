@@ -8,7 +8,7 @@ use sqlx::{
     PgPool, SqlitePool,
 };
 
-use crate::{cached::ConnectionsCache, error::Result};
+use crate::{batch::Batcher, cached::ConnectionsCache, error::Result};
 
 /// Runs `$body` with `$p` bound to whichever pool `$store` holds. The body
 /// is compiled once per backend, so a query that does not work on both
@@ -37,6 +37,7 @@ pub enum Backend {
 pub struct Store {
     pub pool: Backend,
     pub(crate) connections: Arc<ConnectionsCache>,
+    pub(crate) batcher: Arc<Batcher>,
 }
 
 impl Store {
@@ -72,6 +73,7 @@ impl Store {
         Ok(Self {
             pool,
             connections: Arc::default(),
+            batcher: Arc::default(),
         })
     }
 

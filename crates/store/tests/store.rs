@@ -2,7 +2,8 @@
 //! conflicts naming the API field, a second bootstrap changes nothing,
 //! environments' rate limits read back, the SQLite and PostgreSQL
 //! migrations define the same schema, and SQLite runs with the
-//! documented durability settings.
+//! documented durability settings; concurrent mints commit together and
+//! each once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -10,11 +11,12 @@ use std::collections::BTreeSet;
 use gatehouse_core::{AccessType, Role, TokenKind};
 use gatehouse_store::{
     apps::App,
+    audit::{AuditEvent, AuditFilter},
     credentials::Credential,
     effects::Effects,
     members::User,
     tenancy::{Bootstrap, Environment, Organization, Project},
-    Store, StoreError,
+    PageRequest, Store, StoreError,
 };
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -422,4 +424,114 @@ async fn sqlite_durability_settings() {
     }
     drop(held);
     f.drop_database().await;
+}
+
+fn minted_event(id: &str, user: &str) -> AuditEvent {
+    AuditEvent {
+        id: id.into(),
+        organization_id: "org_1".into(),
+        project_id: Some("prj_1".into()),
+        environment_id: Some("env_sandbox".into()),
+        actor_kind: "access_key".into(),
+        actor_id: "key_1".into(),
+        action: "connect_token.created".into(),
+        target_type: "end_user".into(),
+        target_id: user.into(),
+        ip: None,
+        user_agent: None,
+        at: 5,
+    }
+}
+
+/// Mints' end-user rows and audit events, written concurrently, are each
+/// committed once (the writer commits the waiting ones together); one whose
+/// event cannot be written (an id that already exists) fails alone.
+async fn concurrent_mints_commit_each_once(f: Fresh) {
+    let s = &f.store;
+    s.bootstrap(&bootstrap()).await.unwrap();
+    s.create_app(
+        &app("app_1", "env_sandbox", "acme", "acme.example.com"),
+        &Effects::default(),
+    )
+    .await
+    .unwrap();
+    const MINTS: usize = 64;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..MINTS {
+        let store = s.clone();
+        // 16 distinct users, each minted for four times; mint 63 reuses
+        // the event id of mint 0.
+        let user = format!("user-{}", i % 16);
+        let event = if i == MINTS - 1 {
+            "evt_0".to_string()
+        } else {
+            format!("evt_{i}")
+        };
+        set.spawn(async move {
+            let effects = Effects::audit([minted_event(&event, &user)]);
+            let result = store
+                .touch_end_user("env_sandbox", &user, "app_1", 1_000 + i as i64, &effects)
+                .await;
+            (i, result)
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (i, result) = joined.unwrap();
+        if result.is_err() {
+            failed.push(i);
+        }
+    }
+    // Whichever of the two with evt_0 came second failed, nothing else.
+    assert_eq!(failed.len(), 1, "failed: {failed:?}");
+    assert!(failed[0] == 0 || failed[0] == MINTS - 1);
+
+    let users = s
+        .list_end_users(
+            "env_sandbox",
+            Some("app_1"),
+            PageRequest { page: 1, size: 100 },
+        )
+        .await
+        .unwrap();
+    assert_eq!(users.total, 16);
+    let filter = AuditFilter {
+        organization_id: "org_1".into(),
+        action: Some("connect_token.created".into()),
+        ..AuditFilter::default()
+    };
+    let (events, _) = s
+        .list_events(&filter, PageRequest { page: 1, size: 200 }, None)
+        .await
+        .unwrap();
+    assert_eq!(events.total, (MINTS - 1) as i64);
+    let ids: BTreeSet<&str> = events.items.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids.len(), MINTS - 1, "each event once");
+
+    // A later single mint goes through the same writer.
+    s.touch_end_user(
+        "env_sandbox",
+        "user-new",
+        "app_1",
+        9_000,
+        &Effects::audit([minted_event("evt_new", "user-new")]),
+    )
+    .await
+    .unwrap();
+    let users = s
+        .list_end_users("env_sandbox", None, PageRequest { page: 1, size: 100 })
+        .await
+        .unwrap();
+    assert_eq!(users.total, 17);
+    f.drop_database().await;
+}
+
+#[tokio::test]
+async fn sqlite_concurrent_mints_commit_each_once() {
+    concurrent_mints_commit_each_once(Fresh::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_concurrent_mints_commit_each_once() {
+    concurrent_mints_commit_each_once(Fresh::postgres().await).await;
 }

@@ -137,7 +137,7 @@ pub fn signing_input(encoded_header: &str, claims: &ConnectClaims) -> anyhow::Re
 }
 
 /// Signs a signing input with RSASSA-PKCS1-v1_5 SHA-256: the compact
-/// token. CPU-bound (about 250 µs): call it off the async workers.
+/// token. CPU-bound: about 250 µs.
 pub fn sign(pair: &KeyPair, signing_input: &str) -> anyhow::Result<String> {
     let mut signature = vec![0u8; pair.public_modulus_len()];
     pair.sign(

@@ -153,14 +153,16 @@ impl SigningKeys {
         self.snapshot().signer.kid.clone()
     }
 
-    /// Signs `claims` with the active key ([`jwt::sign`]) on the blocking
-    /// pool.
-    pub async fn sign(&self, claims: &ConnectClaims) -> anyhow::Result<String> {
-        let signer = self.snapshot().signer.clone();
+    /// Signs `claims` with the active key ([`jwt::sign`]), on the calling
+    /// thread: one RSA-2048 signature (about 250 µs) costs less there than
+    /// the two thread switches of a hop to the blocking pool, and the
+    /// runtime's other workers take over this worker's queue meanwhile
+    /// (docs/decisions.md, "Caches and performance").
+    pub fn sign(&self, claims: &ConnectClaims) -> anyhow::Result<String> {
+        let snapshot = self.snapshot();
+        let signer = &snapshot.signer;
         let input = jwt::signing_input(&signer.header, claims)?;
-        tokio::task::spawn_blocking(move || jwt::sign(&signer.pair, &input))
-            .await
-            .context("signing task")?
+        jwt::sign(&signer.pair, &input)
     }
 
     /// Verifies a connect token issued by `issuer` (RFC 8725): RS256 only,
@@ -421,14 +423,14 @@ mod tests {
     async fn sign_then_verify_round_trip() {
         let f = fixture().await;
         let c = claims();
-        let token = f.keys.sign(&c).await.unwrap();
+        let token = f.keys.sign(&c).unwrap();
         assert_eq!(f.keys.verify(&token, ISSUER).unwrap(), c);
 
         let bare = ConnectClaims {
             redirect_url: None,
             ..claims()
         };
-        let token = f.keys.sign(&bare).await.unwrap();
+        let token = f.keys.sign(&bare).unwrap();
         let payload = token.split('.').nth(1).unwrap();
         let payload: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
@@ -443,7 +445,7 @@ mod tests {
     #[tokio::test]
     async fn header_is_exact() {
         let f = fixture().await;
-        let token = f.keys.sign(&claims()).await.unwrap();
+        let token = f.keys.sign(&claims()).unwrap();
         let header = URL_SAFE_NO_PAD
             .decode(token.split('.').next().unwrap())
             .unwrap();
@@ -461,7 +463,7 @@ mod tests {
     #[tokio::test]
     async fn tampered_payload_fails() {
         let f = fixture().await;
-        let token = f.keys.sign(&claims()).await.unwrap();
+        let token = f.keys.sign(&claims()).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let other = ConnectClaims {
             user_id: "someone-else".into(),
@@ -492,7 +494,7 @@ mod tests {
     #[tokio::test]
     async fn wrong_issuer_or_audience_fails() {
         let f = fixture().await;
-        let token = f.keys.sign(&claims()).await.unwrap();
+        let token = f.keys.sign(&claims()).unwrap();
         assert_eq!(
             f.keys.verify(&token, "https://other.example.com"),
             Err(VerifyError::Issuer)
@@ -501,7 +503,7 @@ mod tests {
             aud: "gatehouse:other".into(),
             ..claims()
         };
-        let token = f.keys.sign(&other_aud).await.unwrap();
+        let token = f.keys.sign(&other_aud).unwrap();
         assert_eq!(f.keys.verify(&token, ISSUER), Err(VerifyError::Audience));
     }
 
@@ -516,21 +518,21 @@ mod tests {
             exp: now - 3 * LEEWAY_SECS as i64,
             ..claims()
         };
-        let token = f.keys.sign(&expired).await.unwrap();
+        let token = f.keys.sign(&expired).unwrap();
         assert_eq!(f.keys.verify(&token, ISSUER), Err(VerifyError::Expired));
 
         let just = ConnectClaims {
             exp: now - 10,
             ..expired
         };
-        let token = f.keys.sign(&just).await.unwrap();
+        let token = f.keys.sign(&just).unwrap();
         assert!(f.keys.verify(&token, ISSUER).is_ok(), "within the leeway");
 
         let early = ConnectClaims {
             nbf: now + 600,
             ..claims()
         };
-        let token = f.keys.sign(&early).await.unwrap();
+        let token = f.keys.sign(&early).unwrap();
         assert_eq!(f.keys.verify(&token, ISSUER), Err(VerifyError::NotYetValid));
     }
 
@@ -644,7 +646,7 @@ mod tests {
     #[tokio::test]
     async fn jwks_has_correct_n_and_e() {
         let f = fixture().await;
-        let token = f.keys.sign(&claims()).await.unwrap();
+        let token = f.keys.sign(&claims()).unwrap();
         let jwks = f.keys.jwks();
         let keys = jwks["keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1);
@@ -671,13 +673,13 @@ mod tests {
     async fn rotation_keeps_old_tokens_valid() {
         let f = fixture().await;
         let old_kid = f.keys.active_kid();
-        let old_token = f.keys.sign(&claims()).await.unwrap();
+        let old_token = f.keys.sign(&claims()).unwrap();
 
         let new_kid = SigningKeys::rotate(&f.store, &f.keyring).await.unwrap();
         assert_ne!(new_kid, old_kid);
         f.keys.reload(&f.store, &f.keyring).await.unwrap();
         assert_eq!(f.keys.active_kid(), new_kid);
-        let new_token = f.keys.sign(&claims()).await.unwrap();
+        let new_token = f.keys.sign(&claims()).unwrap();
         assert!(new_token.starts_with(&encoded_header(&new_kid).unwrap()));
         assert!(f.keys.verify(&old_token, ISSUER).is_ok());
         assert!(f.keys.verify(&new_token, ISSUER).is_ok());
@@ -732,7 +734,7 @@ mod tests {
         assert_eq!(other_node.active_kid(), f.keys.active_kid());
         SigningKeys::rotate(&f.store, &f.keyring).await.unwrap();
         f.keys.reload(&f.store, &f.keyring).await.unwrap();
-        let token = f.keys.sign(&claims()).await.unwrap();
+        let token = f.keys.sign(&claims()).unwrap();
 
         assert_eq!(
             other_node.verify(&token, ISSUER),

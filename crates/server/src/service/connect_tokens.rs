@@ -125,7 +125,7 @@ pub async fn mint(
         redirect_url: redirect_url.map(RedirectUrl::into_inner),
         minted_by: caller.key.as_ref().map(|k| k.id.clone()),
     };
-    let token = svc.signing().sign(&claims).await?;
+    let token = svc.signing().sign(&claims)?;
     let actor = match &caller.key {
         Some(key) => Actor::from(key.as_ref()),
         None => Actor {
