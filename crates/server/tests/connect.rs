@@ -750,12 +750,9 @@ async fn connect_token_attacks(backend: Backend) {
     c.exp = now - 30;
     c.jti = "leeway".into();
     assert_eq!(
-        s.get(
-            "/v1/connect/session",
-            &s.state.signing().sign(&c).unwrap()
-        )
-        .await
-        .status,
+        s.get("/v1/connect/session", &s.state.signing().sign(&c).unwrap())
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(

@@ -5,14 +5,19 @@
 //! writer and pay a commit apiece; instead one writer task takes whatever
 //! mints are waiting, writes them all in one transaction with multi-row
 //! inserts, and answers each caller once it is committed. A mint still
-//! returns only after its rows are durable; under load the batch grows by
-//! itself (the queue fills while the previous batch commits), idle it is one
-//! row. Should the batch fail, each of its mints is written alone so that
+//! returns only after its rows are durable. Idle, a group is one mint,
+//! committed at once; when mints arrive back to back (the previous commit
+//! ended under [`LINGER`] ago), a group gathers for up to [`LINGER`] before
+//! it commits, since on a busy worker the mints being signed cannot queue
+//! while the writer is reading the queue. Should the batch fail, each of its mints is written alone so that
 //! one bad row fails only its own request.
 
-use std::sync::OnceLock;
+use std::{sync::OnceLock, time::Duration};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 
 use crate::{
     audit::AuditEvent,
@@ -40,6 +45,11 @@ struct Job {
     touch: Touch,
     done: oneshot::Sender<Result<()>>,
 }
+
+/// Under load (the previous commit ended less than this ago), how long
+/// the writer lets a group gather after its first mint before committing.
+/// An idle server commits each mint at once.
+const LINGER: Duration = Duration::from_millis(2);
 
 /// The queue to the writer task, started on first use (on the runtime of
 /// that first caller). The task holds only the pool, so it ends when the
@@ -101,13 +111,28 @@ fn spawn_writer(pool: &Backend) -> mpsc::Sender<Job> {
 
 async fn writer(pool: Backend, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut last_commit: Option<Instant> = None;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        // Mints arriving back to back: let the ones being signed now join
+        // this transaction rather than each need one of their own.
+        if last_commit.is_some_and(|at| at.elapsed() < LINGER) {
+            let deadline = Instant::now() + LINGER;
+            while jobs.len() < MAX_BATCH {
+                let room = MAX_BATCH - jobs.len();
+                match tokio::time::timeout_at(deadline, rx.recv_many(&mut jobs, room)).await {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
+        }
+        tracing::debug!(mints = jobs.len(), "committing mints");
         if jobs.len() > 1 {
             let touches: Vec<&Touch> = jobs.iter().map(|j| &j.touch).collect();
             if write_many(&pool, &touches).await.is_ok() {
                 for job in jobs.drain(..) {
                     let _ = job.done.send(Ok(()));
                 }
+                last_commit = Some(Instant::now());
                 continue;
             }
         }
@@ -115,6 +140,7 @@ async fn writer(pool: Backend, mut rx: mpsc::Receiver<Job>) {
             let result = write_one(&pool, &job.touch).await;
             let _ = job.done.send(result);
         }
+        last_commit = Some(Instant::now());
     }
 }
 
