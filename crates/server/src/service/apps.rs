@@ -16,7 +16,7 @@ use gatehouse_store::{
 };
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
@@ -25,7 +25,10 @@ use super::{
     schema::{AccessTypeName, NameText, RequirementInput, SlugText},
     visibility, Services,
 };
-use crate::error::{ApiError, ApiResult, FieldErrors};
+use crate::{
+    catalog::{Catalog, PublicView},
+    error::{ApiError, ApiResult, FieldErrors},
+};
 
 /// Body of `POST /v1/apps`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -126,12 +129,17 @@ pub fn requirements_of(v: &AppVersion) -> ApiResult<Vec<Requirement>> {
 /// The requirements of the app's deployed version (none when nothing is
 /// deployed).
 pub async fn deployed_requirements(svc: &Services, app: &App) -> ApiResult<Vec<Requirement>> {
+    Ok(deployed(svc, app).await?.requirements.clone())
+}
+
+/// The app's deployed version as parsed and rendered once (empty when
+/// nothing is deployed), shared with every request that reads it.
+pub async fn deployed(svc: &Services, app: &App) -> ApiResult<Arc<Parsed>> {
     let Some(version_id) = app.deployed_version_id.as_deref() else {
-        return Ok(Vec::new());
+        return Ok(Arc::default());
     };
-    let key = RequirementsCache::key(&app.id, version_id);
-    if let Some(parsed) = svc.requirements_cache().0.get(&key) {
-        return Ok(parsed.requirements.clone());
+    if let Some(parsed) = svc.requirements_cache().0.get(version_id) {
+        return Ok(parsed);
     }
     let version = svc
         .store()
@@ -143,35 +151,91 @@ pub async fn deployed_requirements(svc: &Services, app: &App) -> ApiResult<Vec<R
                 app.id
             ))
         })?;
-    let requirements = requirements_of(&version)?;
-    svc.requirements_cache().0.insert(
-        key,
-        Arc::new(Parsed {
-            requirements: requirements.clone(),
-            bytes: version.requirements.len(),
-        }),
-    );
-    Ok(requirements)
+    let parsed = Parsed::new(requirements_of(&version)?, svc.catalog())
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("rendering requirements: {e}")))?;
+    let parsed = Arc::new(parsed);
+    svc.requirements_cache()
+        .0
+        .insert(version_id.to_owned(), parsed.clone());
+    Ok(parsed)
+}
+
+/// A requirement with its connection type (title, `auth`, JSON Schema of
+/// `config`, secret fields) as the connect-token routes show it.
+#[derive(Serialize)]
+struct Rendered<'a> {
+    #[serde(flatten)]
+    requirement: &'a Requirement,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_type: Option<PublicView>,
+}
+
+/// The JSON object of [`Rendered`] without its closing brace, so that the
+/// end user's own fields can follow it.
+fn render(catalog: &Catalog, requirement: &Requirement) -> serde_json::Result<String> {
+    let connection_type = requirement
+        .connection_type()
+        .and_then(|t| catalog.get(t))
+        .map(|t| t.public_view());
+    let mut json = serde_json::to_string(&Rendered {
+        requirement,
+        connection_type,
+    })?;
+    json.pop();
+    Ok(json)
 }
 
 /// Versions' requirements, parsed once. A version never changes, so an
-/// entry never goes stale; it is keyed by (app, version) and bounded by
-/// the size of the stored requirements.
+/// entry never goes stale; it is keyed by version id (unique across apps:
+/// a ULID), looked up without allocating, and bounded by
+/// the size of the stored requirements and their rendered form.
 pub struct RequirementsCache(moka::sync::Cache<String, Arc<Parsed>>);
 
-/// One version's requirements and the size of their stored form.
+/// One version's requirements, each also rendered ([`Parsed::rendered`]),
+/// and the size of both.
+#[derive(Default)]
 pub struct Parsed {
     requirements: Vec<Requirement>,
+    rendered: Vec<String>,
     bytes: usize,
+}
+
+impl Parsed {
+    /// `requirements` with their rendered form, connection types from
+    /// `catalog`.
+    pub fn new(requirements: Vec<Requirement>, catalog: &Catalog) -> serde_json::Result<Self> {
+        let rendered = requirements
+            .iter()
+            .map(|r| render(catalog, r))
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        // The rendered text, and the parsed requirement at about the size
+        // of its own JSON (the connection types are shared).
+        let mut bytes = 0;
+        for (r, q) in rendered.iter().zip(&requirements) {
+            bytes += r.len() + serde_json::to_vec(q)?.len();
+        }
+        Ok(Self {
+            requirements,
+            rendered,
+            bytes,
+        })
+    }
+
+    pub fn requirements(&self) -> &[Requirement] {
+        &self.requirements
+    }
+
+    /// Each requirement's JSON object as the connect-token routes show it
+    /// (with its connection type), without the closing brace: a `,` and
+    /// the fields that depend on the end user, then `}`, complete it.
+    pub fn rendered(&self) -> &[String] {
+        &self.rendered
+    }
 }
 
 impl RequirementsCache {
     /// At most this many bytes of stored requirements.
     const BYTES: u64 = 8 << 20;
-
-    fn key(app_id: &str, version_id: &str) -> String {
-        format!("{app_id}/{version_id}")
-    }
 }
 
 impl Default for RequirementsCache {
