@@ -12,6 +12,8 @@
 //   CLIENTS            JSON array of OAuth2 clients: {client_id,
 //                      client_secret, redirect_uris, token_endpoint_auth_method}
 //   ACCESS_TOKEN_TTL   access token lifetime in seconds (default 3600)
+//   REFRESHED_ACCESS_TOKEN_TTL  lifetime of an access token issued by the
+//                      refresh_token grant (default ACCESS_TOKEN_TTL)
 //   REFRESH_TOKEN_TTL  refresh token lifetime in seconds (default 86400)
 //
 // Prints one JSON line when ready: {"issuer": "...", "port": N}.
@@ -29,6 +31,7 @@ const clients = JSON.parse(process.env.CLIENTS || '[]').map((c) => ({
   ...c,
 }));
 const accessTtl = Number(process.env.ACCESS_TOKEN_TTL || 3600);
+const refreshedAccessTtl = Number(process.env.REFRESHED_ACCESS_TOKEN_TTL || accessTtl);
 const refreshTtl = Number(process.env.REFRESH_TOKEN_TTL || 86400);
 
 const server = http.createServer();
@@ -64,7 +67,8 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
     },
     rotateRefreshToken: true,
     ttl: {
-      AccessToken: accessTtl,
+      AccessToken: (ctx) =>
+        ctx?.oidc?.params?.grant_type === 'refresh_token' ? refreshedAccessTtl : accessTtl,
       RefreshToken: refreshTtl,
       AuthorizationCode: 60,
       Grant: refreshTtl,

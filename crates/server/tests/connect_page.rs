@@ -894,6 +894,7 @@ async fn blocked_popup_and_expired_account() {
     let lifetimes = Lifetimes {
         access_seconds: 2,
         refresh_seconds: 3,
+        refreshed_access_seconds: None,
     };
     let (s, idp) = with_provider(lifetimes).await;
     let host = deployed_app(&s, "Mail agent", key_and_gmail()).await;

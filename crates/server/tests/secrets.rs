@@ -264,6 +264,7 @@ async fn oauth2_secrets_stay_secret(backend: Backend) {
     let lifetimes = Lifetimes {
         access_seconds: 45,
         refresh_seconds: 86_400,
+        refreshed_access_seconds: None,
     };
     let w = world(backend, lifetimes, Some(BASIC)).await;
     let s = &w.s;

@@ -75,6 +75,9 @@ pub const POST: ClientSpec = ClientSpec {
 pub struct Lifetimes {
     pub access_seconds: u64,
     pub refresh_seconds: u64,
+    /// Of access tokens the refresh_token grant issues (default: the
+    /// same as `access_seconds`).
+    pub refreshed_access_seconds: Option<u64>,
 }
 
 impl Default for Lifetimes {
@@ -82,6 +85,7 @@ impl Default for Lifetimes {
         Self {
             access_seconds: 3600,
             refresh_seconds: 86_400,
+            refreshed_access_seconds: None,
         }
     }
 }
@@ -115,6 +119,13 @@ impl Provider {
             .env("CLIENTS", Value::Array(clients).to_string())
             .env("ACCESS_TOKEN_TTL", lifetimes.access_seconds.to_string())
             .env("REFRESH_TOKEN_TTL", lifetimes.refresh_seconds.to_string())
+            .env(
+                "REFRESHED_ACCESS_TOKEN_TTL",
+                lifetimes
+                    .refreshed_access_seconds
+                    .unwrap_or(lifetimes.access_seconds)
+                    .to_string(),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
