@@ -77,6 +77,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut full = openapi::ApiDoc::openapi();
     full.merge(doc);
     openapi::optional_bodies_not_null(&mut full);
+    openapi::unique_operation_ids(&mut full);
     full
 }
 

@@ -94,6 +94,62 @@ pub fn optional_bodies_not_null(doc: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// Operation ids are the handlers' names, which repeat across resources
+/// (`list`, `create`, `show`…); code generators need them unique. Each id
+/// used more than once becomes `<id>_<resource>`, the resource being the
+/// path's last literal segment other than the id itself (`list` on
+/// `/v1/access-keys` is `list_access_keys`, `rotate` on
+/// `/v1/access-keys/{id}/rotate` is `rotate_access_keys`); one still
+/// repeated after that also gets its method.
+pub fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    use std::collections::HashMap;
+    fn operations(
+        item: &mut utoipa::openapi::PathItem,
+    ) -> impl Iterator<Item = (&'static str, &mut utoipa::openapi::path::Operation)> {
+        [
+            ("get", item.get.as_mut()),
+            ("put", item.put.as_mut()),
+            ("post", item.post.as_mut()),
+            ("delete", item.delete.as_mut()),
+            ("patch", item.patch.as_mut()),
+            ("head", item.head.as_mut()),
+            ("options", item.options.as_mut()),
+        ]
+        .into_iter()
+        .filter_map(|(method, op)| op.map(|op| (method, op)))
+    }
+    let rename = |doc: &mut utoipa::openapi::OpenApi,
+                  new_id: &dyn Fn(&str, &str, &str) -> String| {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for item in doc.paths.paths.values_mut() {
+            for (_, op) in operations(item) {
+                if let Some(id) = &op.operation_id {
+                    *seen.entry(id.clone()).or_default() += 1;
+                }
+            }
+        }
+        for (path, item) in &mut doc.paths.paths {
+            for (method, op) in operations(item) {
+                if let Some(id) = op.operation_id.as_mut() {
+                    if seen.get(id.as_str()).copied().unwrap_or(0) > 1 {
+                        *id = new_id(id, path, method);
+                    }
+                }
+            }
+        }
+    };
+    rename(doc, &|id, path, _| {
+        let resource = path
+            .split('/')
+            .rev()
+            .find(|s| !s.is_empty() && !s.starts_with('{') && *s != id)
+            .unwrap_or("api")
+            .replace('-', "_");
+        format!("{id}_{resource}")
+    });
+    rename(doc, &|id, _, method| format!("{id}_{method}"));
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Gatehouse", description = "Self-hosted credentials service: access keys, personal access tokens and connect tokens."),
