@@ -99,10 +99,10 @@ export interface paths {
             cookie?: never;
         };
         /** List the access keys the caller can see, newest first. */
-        get: operations["list"];
+        get: operations["list_access_keys"];
         put?: never;
         /** Create an access key; the response is the only place its token appears. */
-        post: operations["create"];
+        post: operations["create_access_keys"];
         delete?: never;
         options?: never;
         head?: never;
@@ -117,11 +117,11 @@ export interface paths {
             cookie?: never;
         };
         /** One access key. */
-        get: operations["show"];
+        get: operations["show_access_keys"];
         put?: never;
         post?: never;
         /** Revoke an access key: it fails from the next request on. */
-        delete: operations["revoke"];
+        delete: operations["revoke_access_keys"];
         options?: never;
         head?: never;
         patch?: never;
@@ -138,7 +138,7 @@ export interface paths {
         put?: never;
         /** Rotate an access key: a new key with the same name, scopes and reach;
          *     the old one keeps working for `grace_period_seconds`. */
-        post: operations["rotate"];
+        post: operations["rotate_access_keys"];
         delete?: never;
         options?: never;
         head?: never;
@@ -153,10 +153,10 @@ export interface paths {
             cookie?: never;
         };
         /** Apps the caller can see, newest first; filter with `environment_id`. */
-        get: operations["list"];
+        get: operations["list_apps"];
         put?: never;
         /** Create an app in an environment. */
-        post: operations["create"];
+        post: operations["create_apps"];
         delete?: never;
         options?: never;
         head?: never;
@@ -171,16 +171,16 @@ export interface paths {
             cookie?: never;
         };
         /** One app. */
-        get: operations["show"];
+        get: operations["show_apps"];
         put?: never;
         post?: never;
         /** Delete an app: its hostname stops answering, its connect tokens stop
          *     working and its end users' connections are deleted. */
-        delete: operations["remove"];
+        delete: operations["remove_apps"];
         options?: never;
         head?: never;
         /** Change an app's name, hostname or access type. */
-        patch: operations["update"];
+        patch: operations["update_apps"];
         trace?: never;
     };
     "/v1/apps/{id}/deployments": {
@@ -244,7 +244,7 @@ export interface paths {
             cookie?: never;
         };
         /** Audit events the caller can see. */
-        get: operations["list"];
+        get: operations["list_audit_events"];
         put?: never;
         post?: never;
         delete?: never;
@@ -410,7 +410,7 @@ export interface paths {
         /** Report leaked tokens: every active access key or personal access token
          *     among them is revoked at once, on every node. Needs no credential; the
          *     answer is the same whatever the tokens were. */
-        post: operations["revoke"];
+        post: operations["revoke_credentials"];
         delete?: never;
         options?: never;
         head?: never;
@@ -425,7 +425,7 @@ export interface paths {
             cookie?: never;
         };
         /** End users of an environment, optionally of one app. */
-        get: operations["list"];
+        get: operations["list_end_users"];
         put?: never;
         post?: never;
         delete?: never;
@@ -442,7 +442,7 @@ export interface paths {
             cookie?: never;
         };
         /** One end user's connections and accounts (no secrets). */
-        get: operations["show"];
+        get: operations["show_end_users"];
         put?: never;
         post?: never;
         /** Erase everything of an end user in the environment; their connect
@@ -495,7 +495,7 @@ export interface paths {
             cookie?: never;
         };
         /** One environment the caller can see. */
-        get: operations["show"];
+        get: operations["show_environments"];
         put?: never;
         post?: never;
         delete?: never;
@@ -504,7 +504,7 @@ export interface paths {
         /** Set the environment's own `environment` rate limit, or with `null` go
          *     back to the deployment's default. Needs `projects:write` and a
          *     credential reaching the environment's whole project. */
-        patch: operations["update"];
+        patch: operations["update_environments"];
         trace?: never;
     };
     "/v1/oauth2-providers": {
@@ -516,11 +516,11 @@ export interface paths {
         };
         /** Providers the caller can see: the API's and the file's; filter with
          *     `environment_id`. */
-        get: operations["list"];
+        get: operations["list_oauth2_providers"];
         put?: never;
         /** Create a provider for a connection type or an action connector in an
          *     environment, optionally from a preset. */
-        post: operations["create"];
+        post: operations["create_oauth2_providers"];
         delete?: never;
         options?: never;
         head?: never;
@@ -535,16 +535,16 @@ export interface paths {
             cookie?: never;
         };
         /** One provider. */
-        get: operations["show"];
+        get: operations["show_oauth2_providers"];
         put?: never;
         post?: never;
         /** Delete a provider. Its connections keep their tokens until those
          *     expire; they are no longer refreshed. */
-        delete: operations["remove"];
+        delete: operations["remove_oauth2_providers"];
         options?: never;
         head?: never;
         /** Change a provider (not its environment or target). */
-        patch: operations["update"];
+        patch: operations["update_oauth2_providers"];
         trace?: never;
     };
     "/v1/organization": {
@@ -555,7 +555,7 @@ export interface paths {
             cookie?: never;
         };
         /** The caller's organization. */
-        get: operations["show"];
+        get: operations["show_organization"];
         put?: never;
         post?: never;
         delete?: never;
@@ -609,10 +609,10 @@ export interface paths {
             cookie?: never;
         };
         /** List the personal access tokens the caller can see, newest first. */
-        get: operations["list"];
+        get: operations["list_personal_access_tokens"];
         put?: never;
         /** Create a personal access token; the response is the only place its token appears. */
-        post: operations["create"];
+        post: operations["create_personal_access_tokens"];
         delete?: never;
         options?: never;
         head?: never;
@@ -627,11 +627,11 @@ export interface paths {
             cookie?: never;
         };
         /** One of your personal access tokens. */
-        get: operations["show"];
+        get: operations["show_personal_access_tokens"];
         put?: never;
         post?: never;
         /** Revoke a personal access token: it fails from the next request on. */
-        delete: operations["revoke"];
+        delete: operations["revoke_personal_access_tokens"];
         options?: never;
         head?: never;
         patch?: never;
@@ -648,7 +648,7 @@ export interface paths {
         put?: never;
         /** Rotate a personal access token: a new token with the same name, scopes and reach;
          *     the old one keeps working for `grace_period_seconds`. */
-        post: operations["rotate"];
+        post: operations["rotate_personal_access_tokens"];
         delete?: never;
         options?: never;
         head?: never;
@@ -663,11 +663,11 @@ export interface paths {
             cookie?: never;
         };
         /** Projects the caller can see, newest first, each with its environments. */
-        get: operations["list"];
+        get: operations["list_projects"];
         put?: never;
         /** Create a project with `sandbox` and `live` environments. Needs an
          *     organization-wide credential. */
-        post: operations["create"];
+        post: operations["create_projects"];
         delete?: never;
         options?: never;
         head?: never;
@@ -682,16 +682,16 @@ export interface paths {
             cookie?: never;
         };
         /** One project with its environments. */
-        get: operations["show"];
+        get: operations["show_projects"];
         put?: never;
         post?: never;
         /** Delete a project (soft): its environments go with it and every
          *     credential scoped to it is revoked. */
-        delete: operations["remove"];
+        delete: operations["remove_projects"];
         options?: never;
         head?: never;
         /** Rename a project. */
-        patch: operations["update"];
+        patch: operations["update_projects"];
         trace?: never;
     };
     "/v1/projects/{id}/environments": {
@@ -772,11 +772,11 @@ export interface paths {
             cookie?: never;
         };
         /** Webhooks the caller can see; filter with `environment_id`. */
-        get: operations["list"];
+        get: operations["list_webhooks"];
         put?: never;
         /** Create a webhook for an environment's events. The answer holds the
          *     signing secret, shown only this once. */
-        post: operations["create"];
+        post: operations["create_webhooks"];
         delete?: never;
         options?: never;
         head?: never;
@@ -791,15 +791,15 @@ export interface paths {
             cookie?: never;
         };
         /** One webhook. */
-        get: operations["show"];
+        get: operations["show_webhooks"];
         put?: never;
         post?: never;
         /** Delete a webhook: nothing more is sent to it. */
-        delete: operations["remove"];
+        delete: operations["remove_webhooks"];
         options?: never;
         head?: never;
         /** Change a webhook's `url`, `events`, `description` or `enabled`. */
-        patch: operations["update"];
+        patch: operations["update_webhooks"];
         trace?: never;
     };
     "/v1/webhooks/{id}/deliveries": {
@@ -1716,7 +1716,13 @@ export interface components {
             /** @description 1–64 characters of a-z, 0-9 and _. */
             name: string;
             spec: {
-                data: Record<string, never>;
+                /** @description `{type}` for a connection, `{app_slug}` for an account. */
+                data: {
+                    /** @description An action connector's app, e.g. `gmail`. */
+                    app_slug?: string;
+                    /** @description A catalog connection type, e.g. `dynamiq.connections.OpenAI`. */
+                    type?: string;
+                };
                 /**
                  * @description Equals the requirement's `type`.
                  * @enum {string}
@@ -1987,7 +1993,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_access_keys: {
         parameters: {
             query?: {
                 page?: number;
@@ -2020,7 +2026,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    create_access_keys: {
         parameters: {
             query?: never;
             header?: never;
@@ -2051,7 +2057,7 @@ export interface operations {
             };
         };
     };
-    show: {
+    show_access_keys: {
         parameters: {
             query?: never;
             header?: never;
@@ -2080,7 +2086,7 @@ export interface operations {
             };
         };
     };
-    revoke: {
+    revoke_access_keys: {
         parameters: {
             query?: never;
             header?: never;
@@ -2107,7 +2113,7 @@ export interface operations {
             };
         };
     };
-    rotate: {
+    rotate_access_keys: {
         parameters: {
             query?: never;
             header?: never;
@@ -2140,7 +2146,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_apps: {
         parameters: {
             query?: {
                 environment_id?: string;
@@ -2171,7 +2177,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    create_apps: {
         parameters: {
             query?: never;
             header?: never;
@@ -2202,7 +2208,7 @@ export interface operations {
             };
         };
     };
-    show: {
+    show_apps: {
         parameters: {
             query?: never;
             header?: never;
@@ -2231,7 +2237,7 @@ export interface operations {
             };
         };
     };
-    remove: {
+    remove_apps: {
         parameters: {
             query?: never;
             header?: never;
@@ -2258,7 +2264,7 @@ export interface operations {
             };
         };
     };
-    update: {
+    update_apps: {
         parameters: {
             query?: never;
             header?: never;
@@ -2419,7 +2425,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_audit_events: {
         parameters: {
             query?: {
                 page?: number;
@@ -2718,7 +2724,7 @@ export interface operations {
             };
         };
     };
-    revoke: {
+    revoke_credentials: {
         parameters: {
             query?: never;
             header?: never;
@@ -2749,7 +2755,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_end_users: {
         parameters: {
             query?: {
                 environment_id?: string;
@@ -2781,7 +2787,7 @@ export interface operations {
             };
         };
     };
-    show: {
+    show_end_users: {
         parameters: {
             query?: {
                 /** @description Required unless the credential is confined to one environment. */
@@ -2904,7 +2910,7 @@ export interface operations {
             };
         };
     };
-    show: {
+    show_environments: {
         parameters: {
             query?: never;
             header?: never;
@@ -2933,7 +2939,7 @@ export interface operations {
             };
         };
     };
-    update: {
+    update_environments: {
         parameters: {
             query?: never;
             header?: never;
@@ -2966,7 +2972,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_oauth2_providers: {
         parameters: {
             query?: {
                 environment_id?: string;
@@ -2997,7 +3003,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    create_oauth2_providers: {
         parameters: {
             query?: never;
             header?: never;
@@ -3028,7 +3034,7 @@ export interface operations {
             };
         };
     };
-    show: {
+    show_oauth2_providers: {
         parameters: {
             query?: never;
             header?: never;
@@ -3057,7 +3063,7 @@ export interface operations {
             };
         };
     };
-    remove: {
+    remove_oauth2_providers: {
         parameters: {
             query?: never;
             header?: never;
@@ -3084,7 +3090,7 @@ export interface operations {
             };
         };
     };
-    update: {
+    update_oauth2_providers: {
         parameters: {
             query?: never;
             header?: never;
@@ -3117,7 +3123,7 @@ export interface operations {
             };
         };
     };
-    show: {
+    show_organization: {
         parameters: {
             query?: never;
             header?: never;
@@ -3265,7 +3271,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_personal_access_tokens: {
         parameters: {
             query?: {
                 page?: number;
@@ -3298,7 +3304,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    create_personal_access_tokens: {
         parameters: {
             query?: never;
             header?: never;
@@ -3329,7 +3335,7 @@ export interface operations {
             };
         };
     };
-    show: {
+    show_personal_access_tokens: {
         parameters: {
             query?: never;
             header?: never;
@@ -3358,7 +3364,7 @@ export interface operations {
             };
         };
     };
-    revoke: {
+    revoke_personal_access_tokens: {
         parameters: {
             query?: never;
             header?: never;
@@ -3385,7 +3391,7 @@ export interface operations {
             };
         };
     };
-    rotate: {
+    rotate_personal_access_tokens: {
         parameters: {
             query?: never;
             header?: never;
@@ -3418,7 +3424,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_projects: {
         parameters: {
             query?: {
                 page?: number;
@@ -3448,7 +3454,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    create_projects: {
         parameters: {
             query?: never;
             header?: never;
@@ -3479,7 +3485,7 @@ export interface operations {
             };
         };
     };
-    show: {
+    show_projects: {
         parameters: {
             query?: never;
             header?: never;
@@ -3508,7 +3514,7 @@ export interface operations {
             };
         };
     };
-    remove: {
+    remove_projects: {
         parameters: {
             query?: never;
             header?: never;
@@ -3535,7 +3541,7 @@ export interface operations {
             };
         };
     };
-    update: {
+    update_projects: {
         parameters: {
             query?: never;
             header?: never;
@@ -3715,7 +3721,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_webhooks: {
         parameters: {
             query?: {
                 environment_id?: string;
@@ -3746,7 +3752,7 @@ export interface operations {
             };
         };
     };
-    create: {
+    create_webhooks: {
         parameters: {
             query?: never;
             header?: never;
@@ -3777,7 +3783,7 @@ export interface operations {
             };
         };
     };
-    show: {
+    show_webhooks: {
         parameters: {
             query?: never;
             header?: never;
@@ -3806,7 +3812,7 @@ export interface operations {
             };
         };
     };
-    remove: {
+    remove_webhooks: {
         parameters: {
             query?: never;
             header?: never;
@@ -3833,7 +3839,7 @@ export interface operations {
             };
         };
     };
-    update: {
+    update_webhooks: {
         parameters: {
             query?: never;
             header?: never;

@@ -200,15 +200,25 @@ fn operation_ids_are_unique() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             if let Some(op) = op.as_object().filter(|o| o.contains_key("responses")) {
-                let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
-                ids.entry(id.to_string()).or_default().push(format!("{method} {path}"));
+                let id = op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+                ids.entry(id.to_string())
+                    .or_default()
+                    .push(format!("{method} {path}"));
             }
         }
     }
     let repeated: Vec<_> = ids.iter().filter(|(_, uses)| uses.len() > 1).collect();
-    assert!(repeated.is_empty(), "operation ids used more than once: {repeated:?}");
+    assert!(
+        repeated.is_empty(),
+        "operation ids used more than once: {repeated:?}"
+    );
     assert_eq!(ids["list_access_keys"], ["get /v1/access-keys"]);
-    assert_eq!(ids["rotate_personal_access_tokens"], ["post /v1/personal-access-tokens/{id}/rotate"]);
+    assert_eq!(
+        ids["rotate_personal_access_tokens"],
+        ["post /v1/personal-access-tokens/{id}/rotate"]
+    );
     assert_eq!(ids["revoke_credentials"], ["post /v1/credentials/revoke"]);
     assert_eq!(ids["mint"], ["post /v1/connect/tokens"]);
 }

@@ -125,7 +125,16 @@ schema!(
             ObjectBuilder::new()
                 .schema_type(SchemaType::Type(Type::Object))
                 .property("type", text("Equals the requirement's `type`.").enum_values(Some(REQUIREMENT_TYPES)))
-                .property("data", ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)))
+                .property(
+                    "data",
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::Type(Type::Object))
+                        .description(Some(
+                            "`{type}` for a connection, `{app_slug}` for an account.",
+                        ))
+                        .property("type", text("A catalog connection type, e.g. `dynamiq.connections.OpenAI`."))
+                        .property("app_slug", text("An action connector's app, e.g. `gmail`.")),
+                )
                 .required("type")
                 .required("data"),
         )
