@@ -1227,9 +1227,15 @@ export interface components {
                 /** @description Minted without a credential (a public app): it may connect what the
                  *     user has not connected, but not replace or disconnect (SPEC §6). */
                 add_only: boolean;
+                /** @description Origins that may use this token from a browser (CORS) and receive
+                 *     the hosted page's completion message. */
+                allowed_origins: string[];
                 app: components["schemas"]["SessionApp"];
+                error_redirect_url?: string | null;
                 expires_at: string;
                 redirect_url?: string | null;
+                /** @description The same as `redirect_url`. */
+                success_redirect_url?: string | null;
                 user_id: string;
             };
         };
@@ -1590,9 +1596,18 @@ export interface components {
         };
         /** @description Body of `POST /v1/connect/tokens`. */
         MintToken: {
+            /** @description Origins (`https://host[:port]`; http only for localhost and
+             *     *.localhost) whose pages may call the connect-token routes with this
+             *     token (CORS) and receive the hosted page's completion message; at
+             *     most 10. */
+            allowed_origins?: string[] | null;
+            /** @description Where the hosted page sends the user when something failed. */
+            error_redirect_url?: string | null;
             /** @description Where the hosted page sends the user when all is set: absolute
              *     https (http only for localhost and *.localhost). */
             redirect_url?: string | null;
+            /** @description The same as `redirect_url` (give one of the two). */
+            success_redirect_url?: string | null;
             /**
              * Format: int64
              * @description 60–86400, default 86400.
@@ -1789,9 +1804,15 @@ export interface components {
             /** @description Minted without a credential (a public app): it may connect what the
              *     user has not connected, but not replace or disconnect (SPEC §6). */
             add_only: boolean;
+            /** @description Origins that may use this token from a browser (CORS) and receive
+             *     the hosted page's completion message. */
+            allowed_origins: string[];
             app: components["schemas"]["SessionApp"];
+            error_redirect_url?: string | null;
             expires_at: string;
             redirect_url?: string | null;
+            /** @description The same as `redirect_url`. */
+            success_redirect_url?: string | null;
             user_id: string;
         };
         /** @description 1–63 characters of a-z, 0-9 and '-', not starting or ending with '-'. */

@@ -80,6 +80,8 @@ fn connect_tokens(c: &mut Criterion) {
         jti: "01hzzzzzzzzzzzzzzzzzzzzzzz".into(),
         redirect_url: None,
         minted_by: Some("key_01".into()),
+        error_redirect_url: None,
+        allowed_origins: Vec::new(),
     };
     let header = jwt::encoded_header("kid-1").unwrap();
     let input = jwt::signing_input(&header, &claims).unwrap();

@@ -23,6 +23,7 @@ on_both_backends!(
     redeploy_keeps_matching_connections,
     independent_verifier_with_jwks,
     secrets_sealed_at_rest,
+    browser_origins_and_cors,
 );
 
 const OPENAI: &str = "dynamiq.connections.OpenAI";
@@ -1081,4 +1082,190 @@ async fn secrets_sealed_at_rest(backend: Backend) {
         !dump.contains("api.example.com"),
         "the whole config is sealed"
     );
+}
+
+fn acao(r: &Reply) -> Option<&str> {
+    r.headers
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap())
+}
+
+/// SPEC §11: `allowed_origins` and the success/error redirect URLs are
+/// validated and carried by the token; preflights on connect-token routes
+/// are answered for any origin without credentials; actual responses allow
+/// only the token's origins; a refused token and the management routes
+/// answer no CORS.
+async fn browser_origins_and_cors(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let sandbox = s.boot().sandbox_id.clone();
+    let (_, host) = deployed_app(&s, &sandbox, "Shop", "private", two_requirements()).await;
+
+    for (body, field) in [
+        (
+            json!({"user_id": "u", "allowed_origins": ["ftp://shop.example.com"]}),
+            "allowed_origins.0",
+        ),
+        (
+            json!({"user_id": "u", "allowed_origins": ["https://shop.example.com/path"]}),
+            "allowed_origins.0",
+        ),
+        (
+            json!({"user_id": "u", "allowed_origins": ["http://shop.example.com"]}),
+            "allowed_origins.0",
+        ),
+        (
+            json!({"user_id": "u", "allowed_origins": (0..11).map(|i| format!("https://s{i}.example.com")).collect::<Vec<_>>()}),
+            "allowed_origins",
+        ),
+        (
+            json!({"user_id": "u", "redirect_url": "https://a.example.com/", "success_redirect_url": "https://a.example.com/"}),
+            "success_redirect_url",
+        ),
+        (
+            json!({"user_id": "u", "error_redirect_url": "javascript:alert(1)"}),
+            "error_redirect_url",
+        ),
+    ] {
+        let r = mint(&s, &host, Some(s.key()), body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.text);
+        assert!(r.detail(field).is_some(), "{body}: {}", r.text);
+    }
+
+    let minted = mint(
+        &s,
+        &host,
+        Some(s.key()),
+        json!({
+            "user_id": "shopper",
+            "allowed_origins": ["https://shop.example.com", "http://app.localhost:3000", "https://shop.example.com"],
+            "success_redirect_url": "https://shop.example.com/done",
+            "error_redirect_url": "https://shop.example.com/failed"
+        }),
+    )
+    .await;
+    assert_eq!(minted.status, StatusCode::CREATED, "{}", minted.text);
+    let token = minted.body["token"].as_str().unwrap().to_string();
+    let session = s.get("/v1/connect/session", &token).await;
+    assert_eq!(
+        session.body["data"]["allowed_origins"],
+        json!(["https://shop.example.com", "http://app.localhost:3000"])
+    );
+    assert_eq!(
+        session.body["data"]["redirect_url"],
+        "https://shop.example.com/done"
+    );
+    assert_eq!(
+        session.body["data"]["success_redirect_url"],
+        "https://shop.example.com/done"
+    );
+    assert_eq!(
+        session.body["data"]["error_redirect_url"],
+        "https://shop.example.com/failed"
+    );
+
+    let bearer = format!("Bearer {token}");
+    // A preflight is answered for any origin, and grants no credentials.
+    for origin in ["https://shop.example.com", "https://evil.example.com"] {
+        let pre = s
+            .raw(
+                Method::OPTIONS,
+                "/v1/connect/requirements",
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "GET"),
+                    ("access-control-request-headers", "authorization"),
+                ],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(pre.status, StatusCode::NO_CONTENT, "{}", pre.text);
+        assert_eq!(acao(&pre), Some(origin));
+        assert!(pre.headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization"));
+        assert!(pre
+            .headers
+            .get("access-control-allow-credentials")
+            .is_none());
+    }
+    // The actual request: only the token's origins are allowed to read it.
+    for (origin, allowed) in [
+        ("https://shop.example.com", true),
+        ("http://app.localhost:3000", true),
+        ("https://evil.example.com", false),
+        ("https://shop.example.com.evil.example", false),
+    ] {
+        let r = s
+            .raw(
+                Method::GET,
+                "/v1/connect/requirements",
+                &[("origin", origin), ("authorization", &bearer)],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(acao(&r), allowed.then_some(origin), "{origin}");
+        assert!(r.headers.get("access-control-allow-credentials").is_none());
+        assert!(r
+            .headers
+            .get_all("vary")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("origin")));
+    }
+    // A refused token, and a token minted without origins: no CORS.
+    let refused = s
+        .raw(
+            Method::GET,
+            "/v1/connect/requirements",
+            &[
+                ("origin", "https://shop.example.com"),
+                ("authorization", "Bearer not.a.token"),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(acao(&refused), None);
+    let plain = token_for(&s, &host, "shopper").await;
+    let r = s
+        .raw(
+            Method::GET,
+            "/v1/connect/session",
+            &[
+                ("origin", "https://shop.example.com"),
+                ("authorization", &format!("Bearer {plain}")),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(acao(&r), None);
+    // Management routes never answer CORS, preflight or not.
+    let key = format!("Bearer {}", s.key());
+    let me = s
+        .raw(
+            Method::GET,
+            "/v1/tokens/me",
+            &[
+                ("origin", "https://shop.example.com"),
+                ("authorization", &key),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(acao(&me), None);
+    let pre = s
+        .raw(
+            Method::OPTIONS,
+            "/v1/tokens/me",
+            &[
+                ("origin", "https://shop.example.com"),
+                ("access-control-request-method", "GET"),
+            ],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(acao(&pre), None);
 }

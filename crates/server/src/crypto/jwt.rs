@@ -39,6 +39,13 @@ pub struct ConnectClaims {
     /// Where the hosted page sends the end user when done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<String>,
+    /// Where the hosted page sends the end user when something failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_redirect_url: Option<String>,
+    /// Origins whose pages may call the connect-token routes with this
+    /// token (CORS) and hear the hosted page's completion message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
     /// The access key that minted the token: the token dies with it. None
     /// for a public app's token minted without a key, which may only fill
     /// requirements that have no active connection.

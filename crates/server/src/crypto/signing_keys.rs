@@ -385,6 +385,8 @@ mod tests {
             jti: "jti-1".into(),
             redirect_url: Some("https://app.example.com/done".into()),
             minted_by: Some("key_1".into()),
+            error_redirect_url: None,
+            allowed_origins: Vec::new(),
         }
     }
 

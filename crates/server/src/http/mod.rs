@@ -119,7 +119,12 @@ async fn dispatch(State(s): State<Surfaces>, mut req: Request) -> Response {
         Err(err) => return err.into_response(),
     };
     let routes = match surface {
-        Surface::Management => s.management,
+        Surface::Management => {
+            if let Some(answer) = middleware::cors::connect_preflight(&req) {
+                return answer;
+            }
+            s.management
+        }
         Surface::UnknownAppHost => s.ops,
         Surface::App(app) => {
             req.extensions_mut().insert(AppSurface(app));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use gatehouse_core::{
     requirement::Requirement,
     time::now_ms,
-    validate::{whole_number, RedirectUrl, UserId, BLANK},
+    validate::{parse_origin, whole_number, RedirectUrl, UserId, BLANK},
 };
 use gatehouse_store::apps::App;
 use secrecy::SecretString;
@@ -42,7 +42,20 @@ pub struct MintToken {
     /// Where the hosted page sends the user when all is set: absolute
     /// https (http only for localhost and *.localhost).
     pub redirect_url: Option<String>,
+    /// The same as `redirect_url` (give one of the two).
+    pub success_redirect_url: Option<String>,
+    /// Where the hosted page sends the user when something failed.
+    pub error_redirect_url: Option<String>,
+    /// Origins (`https://host[:port]`; http only for localhost and
+    /// *.localhost) whose pages may call the connect-token routes with this
+    /// token (CORS) and receive the hosted page's completion message; at
+    /// most 10.
+    #[schema(max_items = 10)]
+    pub allowed_origins: Option<Vec<String>>,
 }
+
+/// The most `allowed_origins` a connect token carries.
+pub const MAX_ALLOWED_ORIGINS: usize = 10;
 
 /// A minted connect token (a secret: `Debug` leaves it out), the hosted
 /// page's URL with it, and when it expires (Unix seconds).
@@ -91,19 +104,34 @@ pub async fn mint(
             format!("must be a whole number from 60 to {MAX_TOKEN_TTL_SECS}"),
         );
     }
-    let redirect_url = match body.redirect_url.as_deref() {
-        None => None,
-        Some(raw) => errors.check("redirect_url", RedirectUrl::parse(raw)),
-    };
-    if let (Some(url), Some(allowed)) = (&redirect_url, &caller.app.allowed_redirect_origins) {
-        let origin = url.origin();
-        if !allowed.split_whitespace().any(|o| o == origin) {
-            errors.add(
-                "redirect_url",
-                format!("must be on one of the app's allowed_redirect_origins ({origin} is not)"),
-            );
-        }
+    if body.redirect_url.is_some() && body.success_redirect_url.is_some() {
+        errors.add(
+            "success_redirect_url",
+            "give redirect_url or success_redirect_url, not both",
+        );
     }
+    let redirect_url = redirect(
+        &mut errors,
+        caller,
+        "redirect_url",
+        body.redirect_url.as_deref(),
+    )
+    .or(redirect(
+        &mut errors,
+        caller,
+        "success_redirect_url",
+        body.success_redirect_url.as_deref(),
+    ));
+    let error_redirect_url = redirect(
+        &mut errors,
+        caller,
+        "error_redirect_url",
+        body.error_redirect_url.as_deref(),
+    );
+    let allowed_origins = origins(
+        &mut errors,
+        body.allowed_origins.as_deref().unwrap_or_default(),
+    );
     errors.finish()?;
     let user_id = user_id
         .ok_or_else(|| ApiError::field("user_id", BLANK))?
@@ -123,6 +151,8 @@ pub async fn mint(
         exp: now + ttl,
         jti: ulid::Ulid::new().to_string().to_ascii_lowercase(),
         redirect_url: redirect_url.map(RedirectUrl::into_inner),
+        error_redirect_url: error_redirect_url.map(RedirectUrl::into_inner),
+        allowed_origins,
         minted_by: caller.key.as_ref().map(|k| k.id.clone()),
     };
     let token = svc.signing().sign(&claims)?;
@@ -149,6 +179,48 @@ pub async fn mint(
         url: url.into(),
         expires_at: claims.exp,
     })
+}
+
+/// A redirect URL of the mint body, on one of the app's
+/// `allowed_redirect_origins` when it has them.
+fn redirect(
+    errors: &mut FieldErrors,
+    caller: &AppCaller,
+    field: &str,
+    raw: Option<&str>,
+) -> Option<RedirectUrl> {
+    let url = errors.check(field, RedirectUrl::parse(raw?))?;
+    if let Some(allowed) = &caller.app.allowed_redirect_origins {
+        let origin = url.origin();
+        if !allowed.split_whitespace().any(|o| o == origin) {
+            errors.add(
+                field,
+                format!("must be on one of the app's allowed_redirect_origins ({origin} is not)"),
+            );
+            return None;
+        }
+    }
+    Some(url)
+}
+
+/// `allowed_origins`, each canonical and once.
+fn origins(errors: &mut FieldErrors, raw: &[String]) -> Vec<String> {
+    if raw.len() > MAX_ALLOWED_ORIGINS {
+        errors.add(
+            "allowed_origins",
+            format!("must hold at most {MAX_ALLOWED_ORIGINS} origins"),
+        );
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::with_capacity(raw.len());
+    for (i, origin) in raw.iter().enumerate() {
+        if let Some(origin) = errors.check(&format!("allowed_origins.{i}"), parse_origin(origin)) {
+            if !out.contains(&origin) {
+                out.push(origin);
+            }
+        }
+    }
+    out
 }
 
 /// The requirements of the deployed version the end user has not

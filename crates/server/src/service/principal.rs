@@ -284,6 +284,11 @@ impl ConnectPrincipal {
             + c.aud.len()
             + c.jti.len()
             + opt(&c.redirect_url)
+            + opt(&c.error_redirect_url)
+            + c.allowed_origins
+                .iter()
+                .map(|o| o.len() + 24)
+                .sum::<usize>()
             + opt(&c.minted_by)
             + a.id.len()
             + a.organization_id.len()

@@ -16,7 +16,10 @@ use gatehouse_store::apps::App;
 use super::{bearer, refused};
 use crate::{
     error::{ApiError, ApiResult},
-    http::{extract::client_ip, middleware::rate_limit::meter_of},
+    http::{
+        extract::client_ip,
+        middleware::{cors::CorsOrigins, rate_limit::meter_of},
+    },
     service::{
         authenticate,
         connect_tokens::AppCaller,
@@ -42,7 +45,12 @@ impl FromRequestParts<AppState> for ConnectAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         let meter = meter_of(parts);
         match connect_caller(parts, state, &meter).await {
-            Ok(principal) => Ok(ConnectAuth(principal)),
+            Ok(principal) => {
+                if let Some(CorsOrigins(slot)) = parts.extensions.get::<CorsOrigins>() {
+                    let _ = slot.set(principal.claims.allowed_origins.clone());
+                }
+                Ok(ConnectAuth(principal))
+            }
             Err(err) => Err(refused(state, parts, err).await),
         }
     }

@@ -1,11 +1,12 @@
 //! Cross-cutting request handling: [`context`] (request ids, header limit,
 //! metrics, logging of 500s), [`body`] (body limit and content type, in the
 //! SPEC §2 order), [`rate_limit`] (the rate-limit headers of every limited
-//! route) and [`security`] (the browser-security headers of every page and
-//! asset).
+//! route), [`security`] (the browser-security headers of every page and
+//! asset) and [`cors`] (the connect-token routes' CORS).
 
 pub mod body;
 pub mod context;
+pub mod cors;
 pub mod rate_limit;
 pub mod security;
 

@@ -10,13 +10,14 @@ pub mod tokens;
 
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::state::AppState;
+use crate::{http::middleware::cors, state::AppState};
 
-/// The connect-token routes (management surface).
+/// The connect-token routes (management surface), with their CORS.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(session::routes())
         .merge(requirements::routes())
+        .layer(axum::middleware::from_fn(cors::connect_cors))
 }
 
 /// The app-surface routes.

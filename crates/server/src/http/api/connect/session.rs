@@ -29,6 +29,12 @@ pub struct SessionView {
     pub app: SessionApp,
     pub expires_at: String,
     pub redirect_url: Option<String>,
+    /// The same as `redirect_url`.
+    pub success_redirect_url: Option<String>,
+    pub error_redirect_url: Option<String>,
+    /// Origins that may use this token from a browser (CORS) and receive
+    /// the hosted page's completion message.
+    pub allowed_origins: Vec<String>,
     /// Minted without a credential (a public app): it may connect what the
     /// user has not connected, but not replace or disconnect (SPEC §6).
     pub add_only: bool,
@@ -54,6 +60,9 @@ pub async fn session(ConnectAuth(c): ConnectAuth) -> Data<SessionView> {
         },
         expires_at: format_ms(c.claims.exp * 1000),
         redirect_url: c.claims.redirect_url.clone(),
+        success_redirect_url: c.claims.redirect_url.clone(),
+        error_redirect_url: c.claims.error_redirect_url.clone(),
+        allowed_origins: c.claims.allowed_origins.clone(),
         add_only: c.claims.minted_by.is_none(),
     })
 }
