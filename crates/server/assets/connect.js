@@ -3,7 +3,9 @@
 // loads the requirements and keeps the page in step with them: a summary,
 // one card per requirement (connect-cards.js), "All set" and the return to
 // the app. An OAuth2 sign-in's popup reports back with a message, taken
-// only from this page's own origin. The token lives in connect-session.js;
+// only from this page's own origin; the page tells the platform's page
+// that opened or frames it (the browser SDK) when it is complete or
+// closed, on the token's allowed origins only. The token lives in connect-session.js;
 // forms generated from schemas in connect-forms.js; DOM, API and time
 // helpers in common.js.
 //
@@ -26,6 +28,7 @@ if (params.has('token')) {
 }
 
 const REDIRECT_DELAY_MS = 2000;
+const SDK_MESSAGE = 'gatehouse:connect';
 const root = document.getElementById('requirements');
 
 function showLoadError(message) {
@@ -77,6 +80,28 @@ function allSet(justFinished) {
 }
 
 /**
+ * Tells the page that opened this one (the SDK's popup) or frames it (its
+ * modal) how it ended: `{type: "gatehouse:connect", status, user_id}`,
+ * posted once per status to each of the token's `allowed_origins` as the
+ * target origin, so the browser delivers it only to a window of one of
+ * them. Nothing when the token lists no origins.
+ */
+function tellOpener(status) {
+  const origins = (page.session && page.session.allowed_origins) || [];
+  const other = window.opener || (window.parent !== window ? window.parent : null);
+  if (!other || !origins.length || page.told === status) return;
+  page.told = status;
+  const message = { type: SDK_MESSAGE, status, user_id: page.session.user_id };
+  for (const origin of origins) {
+    try {
+      other.postMessage(message, origin);
+    } catch {
+      // A window that went away meanwhile.
+    }
+  }
+}
+
+/**
  * Shows the current requirements. Cards whose content did not change are
  * kept as they are, so half-typed input in another card survives.
  */
@@ -109,6 +134,7 @@ function render(changed) {
     window.clearTimeout(page.redirectTimer);
     page.redirectTimer = 0;
   }
+  if (complete) tellOpener('complete');
   if (justFinished) {
     box.focus();
     const target = safeUrl(page.session && page.session.redirect_url);
@@ -171,5 +197,9 @@ function onMessage(event) {
 if (document.body.dataset.page === 'connect') {
   useToken(token);
   window.addEventListener('message', onMessage);
+  // Closed (or navigated away) before everything was connected.
+  window.addEventListener('pagehide', () => {
+    if (page.told !== 'complete') tellOpener('closed');
+  });
   start();
 }

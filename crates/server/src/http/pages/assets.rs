@@ -61,6 +61,57 @@ pub fn routes() -> Router<AppState> {
         .route("/assets/{name}", get(serve))
         .route("/favicon.ico", get(favicon))
         .route("/robots.txt", get(robots))
+        .route("/sdk/connect.js", get(sdk))
+}
+
+/// The browser SDK (`sdk/js/connect.js`, also packaged for npm), served so
+/// that platforms' pages on any origin can import it.
+const SDK: &[u8] = include_bytes!("../../../../../sdk/js/connect.js");
+
+/// How long a browser or CDN may keep the SDK: a day; its `ETag` (a
+/// digest of the file) makes revalidation cheap after an upgrade.
+const SDK_CACHING: header::HeaderValue = header::HeaderValue::from_static("public, max-age=86400");
+
+fn sdk_etag() -> &'static header::HeaderValue {
+    static ETAG: std::sync::OnceLock<header::HeaderValue> = std::sync::OnceLock::new();
+    ETAG.get_or_init(|| {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, SDK);
+        let hex: String = digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        header::HeaderValue::from_str(&format!("\"{hex}\""))
+            .unwrap_or(header::HeaderValue::from_static("\"sdk\""))
+    })
+}
+
+/// `GET /sdk/connect.js`: the SDK as an ES module, importable from any
+/// origin (`Access-Control-Allow-Origin: *`; it holds no secret), cached for
+/// a day and revalidated by `ETag`.
+async fn sdk(headers: axum::http::HeaderMap) -> Response {
+    let etag = sdk_etag();
+    let fresh = headers.get(header::IF_NONE_MATCH).is_some_and(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|t| t.trim_ascii() == etag.as_bytes())
+    });
+    let common = [
+        (
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            header::HeaderValue::from_static("*"),
+        ),
+        (header::CACHE_CONTROL, SDK_CACHING),
+        (header::ETAG, etag.clone()),
+    ];
+    if fresh {
+        return (axum::http::StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (
+        common,
+        [(header::CONTENT_TYPE, header::HeaderValue::from_static(JS))],
+        SDK,
+    )
+        .into_response()
 }
 
 /// What `/robots.txt` says: the hosted page and the dashboard are never to
@@ -109,6 +160,23 @@ async fn serve(Path(name): Path<String>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `sdk/js/README.md` documents the SDK's Subresource Integrity value;
+    /// it must be the digest of the file served.
+    #[test]
+    fn sdk_integrity_is_documented() {
+        use base64::Engine;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, SDK);
+        let sri = format!(
+            "sha384-{}",
+            base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+        );
+        let readme = include_str!("../../../../../sdk/js/README.md");
+        assert!(
+            readme.contains(&sri),
+            "sdk/js/README.md must document the integrity value {sri}"
+        );
+    }
 
     /// Every asset has a distinct name, a body and a charset where it is text.
     #[test]

@@ -10,7 +10,7 @@
 
 use axum::{
     extract::{RawQuery, State},
-    http::StatusCode,
+    http::{header, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
     Router,
@@ -19,7 +19,10 @@ use maud::{html, Markup, DOCTYPE};
 
 use crate::{
     error::ApiError,
-    http::error::{AuthFailure, InternalFailure},
+    http::{
+        error::{AuthFailure, InternalFailure},
+        middleware::security,
+    },
     service::{
         authenticate::{self, looks_like_jwt},
         principal::ConnectPrincipal,
@@ -59,7 +62,15 @@ async fn page(State(svc): State<Services>, RawQuery(query): RawQuery) -> Respons
             response
         }
         Some(token) => match authenticate::connect_token(&svc, token).await {
-            Ok(principal) => shell(&principal).into_response(),
+            Ok(principal) => {
+                let mut response = shell(&principal).into_response();
+                if let Some(policy) = security::framable_by(&principal.claims.allowed_origins) {
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_SECURITY_POLICY, policy);
+                }
+                response
+            }
             Err(ApiError::Unauthorized(reason)) => {
                 let mut response = problem_page(Problem::Invalid);
                 response.extensions_mut().insert(AuthFailure(reason));
