@@ -127,6 +127,13 @@ function render(changed) {
     children.push(box);
   }
   children.push(...cards);
+  const cancel = !complete && safeUrl(page.session && page.session.error_redirect_url);
+  if (cancel) {
+    // The token's error_redirect_url: leave without finishing.
+    children.push(
+      h('p', { class: 'redirect-note', id: 'cancel' }, h('a', { id: 'cancel-link', href: cancel, rel: 'noreferrer' }, `Cancel and return to ${appName()}`)),
+    );
+  }
   root.replaceChildren(...children);
   root.setAttribute('aria-busy', 'false');
 

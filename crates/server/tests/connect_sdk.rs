@@ -6,7 +6,9 @@
 //! itself). The same page on an origin the token does not list gets
 //! neither CORS nor the hosted page's message: closing the popup resolves
 //! it with `closed`. In `modal` mode the page frames the hosted page (its
-//! `frame-ancestors` lists the token's origins) and resolves the same way.
+//! `frame-ancestors` lists the token's origins) and resolves the same way;
+//! until the user is done, the page links to the token's
+//! `error_redirect_url`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "common/browser.rs"]
@@ -70,7 +72,8 @@ async fn mint(s: &TestServer, host: &str, user: &str, origin: &str) -> (String, 
             Method::POST,
             "/v1/connect/tokens",
             Some(s.key()),
-            Some(json!({"user_id": user, "allowed_origins": [origin]})),
+            Some(json!({"user_id": user, "allowed_origins": [origin],
+                        "error_redirect_url": format!("{origin}/failed")})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -162,6 +165,9 @@ async fn sdk_modal_frames_the_page_for_allowed_origins() {
         .unwrap()
         .to_string();
     assert!(csp.contains(&format!("frame-ancestors {allowed}")), "{csp}");
+    // The popup needs its opener: no opener policy but `unsafe-none`.
+    let coop = page.headers().get("cross-origin-opener-policy");
+    assert!(coop.is_none_or(|v| v == "unsafe-none"), "{coop:?}");
 
     let b = Browser::start().await;
     b.goto(&format!(
@@ -174,6 +180,12 @@ async fn sdk_modal_frames_the_page_for_allowed_origins() {
     b.wait_for("iframe").await;
     b.client.enter_frame(0).await.unwrap();
     b.wait_for("#req-openai-api_key").await;
+    // Until it is complete, the page offers the way back to the token's
+    // error_redirect_url.
+    assert_eq!(
+        b.attr("#cancel-link", "href").await.as_deref(),
+        Some(format!("{allowed}/failed").as_str())
+    );
     b.fill("#req-openai-api_key", "sk-test-123456").await;
     b.click("section.requirement[data-name=\"openai\"] button[type=submit]")
         .await;
