@@ -1131,6 +1131,73 @@ async fn browser_origins_and_cors(backend: Backend) {
         assert!(r.detail(field).is_some(), "{body}: {}", r.text);
     }
 
+    // Each origin and URL is bounded, and so is the token they make: one
+    // that verification would refuse is never minted.
+    let long_host = format!("https://{}.example.com", "a".repeat(300));
+    let r = mint(
+        &s,
+        &host,
+        Some(s.key()),
+        json!({"user_id": "u", "allowed_origins": [long_host]}),
+    )
+    .await;
+    assert_eq!(
+        r.detail("allowed_origins.0"),
+        Some("must be at most 270 characters"),
+        "{}",
+        r.text
+    );
+    let long_url = format!("https://shop.example.com/{}", "p".repeat(2100));
+    let r = mint(
+        &s,
+        &host,
+        Some(s.key()),
+        json!({"user_id": "u", "redirect_url": long_url}),
+    )
+    .await;
+    assert_eq!(
+        r.detail("redirect_url"),
+        Some("must be at most 2048 characters"),
+        "{}",
+        r.text
+    );
+    let label = "o".repeat(60);
+    let wide: Vec<String> = (0..10)
+        .map(|i| format!("https://{label}.{label}.{label}.{label}{i}.example.com"))
+        .collect();
+    let path = "p".repeat(2000);
+    let r = mint(
+        &s,
+        &host,
+        Some(s.key()),
+        json!({"user_id": "u".repeat(250), "allowed_origins": wide,
+               "redirect_url": format!("https://shop.example.com/{path}"),
+               "error_redirect_url": format!("https://shop.example.com/{path}")}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert!(
+        r.text.contains("the connect token would exceed 8192 bytes"),
+        "{}",
+        r.text
+    );
+    // Ten origins of a usual length fit, and the token verifies.
+    let ten: Vec<String> = (0..10)
+        .map(|i| format!("https://shop{i}.example.com"))
+        .collect();
+    let r = mint(
+        &s,
+        &host,
+        Some(s.key()),
+        json!({"user_id": "u", "allowed_origins": ten}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let session = s
+        .get("/v1/connect/session", r.body["token"].as_str().unwrap())
+        .await;
+    assert_eq!(session.status, StatusCode::OK, "{}", session.text);
+
     let minted = mint(
         &s,
         &host,

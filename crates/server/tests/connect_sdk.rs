@@ -83,6 +83,19 @@ async fn mint(s: &TestServer, host: &str, user: &str, origin: &str) -> (String, 
     )
 }
 
+/// An app that needs one OpenAI key, deployed: its hostname.
+async fn shop_app(s: &TestServer) -> String {
+    s.deploy_app(
+        &s.boot().sandbox_id,
+        "Shop Agent",
+        "private",
+        json!([{"name": "openai", "type": "connection",
+                "spec": {"type": "connection", "data": {"type": "dynamiq.connections.OpenAI"}}}]),
+    )
+    .await
+    .1
+}
+
 /// Presses the page's button and fills the OpenAI key in the popup it
 /// opens; returns (the platform page's window, the popup's).
 async fn connect_in_popup(
@@ -103,15 +116,7 @@ async fn connect_in_popup(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_popup_resolves_complete_only_for_allowed_origins() {
     let s = TestServer::start(Backend::Sqlite).await;
-    let (_, host) = s
-        .deploy_app(
-            &s.boot().sandbox_id,
-            "Shop Agent",
-            "private",
-            json!([{"name": "openai", "type": "connection",
-                    "spec": {"type": "connection", "data": {"type": "dynamiq.connections.OpenAI"}}}]),
-        )
-        .await;
+    let host = shop_app(&s).await;
     let port = platform_server().await;
     let allowed = format!("http://shop.localhost:{port}");
     let b = Browser::start().await;
@@ -145,15 +150,7 @@ async fn sdk_popup_resolves_complete_only_for_allowed_origins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_modal_frames_the_page_for_allowed_origins() {
     let s = TestServer::start(Backend::Sqlite).await;
-    let (_, host) = s
-        .deploy_app(
-            &s.boot().sandbox_id,
-            "Shop Agent",
-            "private",
-            json!([{"name": "openai", "type": "connection",
-                    "spec": {"type": "connection", "data": {"type": "dynamiq.connections.OpenAI"}}}]),
-        )
-        .await;
+    let host = shop_app(&s).await;
     let port = platform_server().await;
     let allowed = format!("http://shop.localhost:{port}");
     let (token, url) = mint(&s, &host, "framed-shopper", &allowed).await;

@@ -21,7 +21,8 @@ use tokio::{
 
 use crate::{
     audit::AuditEvent,
-    effects::{write_effects, Effects},
+    connect::insert_end_user,
+    effects::{insert_outbox, write_effects, Effects},
     error::{Result, StoreError},
     on_pool, Backend, Store,
 };
@@ -148,16 +149,9 @@ async fn write_one(pool: &Backend, t: &Touch) -> Result<()> {
     let store = Pool { pool };
     on_pool!(store, |p| {
         let mut tx = p.begin().await?;
-        sqlx::query(
-            "INSERT INTO end_users (environment_id, user_id, app_id, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (environment_id, user_id, app_id) DO NOTHING",
-        )
-        .bind(&t.environment_id)
-        .bind(&t.user_id)
-        .bind(&t.app_id)
-        .bind(t.at)
-        .execute(&mut *tx)
-        .await?;
+        insert_end_user!(&t.environment_id, &t.user_id, &t.app_id, t.at)
+            .execute(&mut *tx)
+            .await?;
         write_effects!(tx, &t.effects);
         tx.commit().await?;
     });
@@ -200,19 +194,8 @@ async fn write_many(pool: &Backend, touches: &[&Touch]) -> Result<()> {
             });
             q.build().execute(&mut *tx).await?;
         }
-        for t in touches {
-            for o in &t.effects.outbox {
-                sqlx::query(
-                    "INSERT INTO webhook_events (id, environment_id, type, body, created_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&o.id)
-                .bind(&o.environment_id)
-                .bind(&o.kind)
-                .bind(&o.body)
-                .bind(o.created_at)
-                .execute(&mut *tx)
-                .await?;
-            }
+        for o in touches.iter().flat_map(|t| &t.effects.outbox) {
+            insert_outbox!(o).execute(&mut *tx).await?;
         }
         tx.commit().await?;
     });

@@ -113,6 +113,22 @@ pub struct EndUserSummary {
 pub(crate) const CONNECTION_COLUMNS: &str = "id, kind, environment_id, app_id, user_id, requirement_name, type, status, label, sealed_config, master_key_id, created_at, updated_at, \
      provider_ref, access_expires_at, has_refresh_token, next_refresh_at, refresh_failures, last_error";
 
+/// Records (environment, user, app) as an end user from `$at` (Unix ms),
+/// unless already recorded; to execute on a transaction.
+macro_rules! insert_end_user {
+    ($environment_id:expr, $user_id:expr, $app_id:expr, $at:expr) => {
+        sqlx::query(
+            "INSERT INTO end_users (environment_id, user_id, app_id, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (environment_id, user_id, app_id) DO NOTHING",
+        )
+        .bind($environment_id)
+        .bind($user_id)
+        .bind($app_id)
+        .bind($at)
+    };
+}
+pub(crate) use insert_end_user;
+
 impl Store {
     /// When the end user first appeared in the environment, if they exist.
     #[tracing::instrument(level = "debug", skip_all)]
@@ -266,14 +282,12 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(unique(&[("id", "id"), ("requirement_name", "requirement")]))?;
-            sqlx::query(
-                "INSERT INTO end_users (environment_id, user_id, app_id, created_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (environment_id, user_id, app_id) DO NOTHING",
+            insert_end_user!(
+                &row.environment_id,
+                &row.user_id,
+                &row.app_id,
+                row.created_at
             )
-            .bind(&row.environment_id)
-            .bind(&row.user_id)
-            .bind(&row.app_id)
-            .bind(row.created_at)
             .execute(&mut *tx)
             .await?;
             write_effects!(tx, effects);

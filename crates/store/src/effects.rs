@@ -46,6 +46,21 @@ impl Effects {
     }
 }
 
+/// The insert of one [`OutboxEvent`] (`$o`), to execute on a transaction.
+macro_rules! insert_outbox {
+    ($o:expr) => {
+        sqlx::query(
+            "INSERT INTO webhook_events (id, environment_id, type, body, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&$o.id)
+        .bind(&$o.environment_id)
+        .bind(&$o.kind)
+        .bind(&$o.body)
+        .bind($o.created_at)
+    };
+}
+pub(crate) use insert_outbox;
+
 /// Writes `$effects` (an `&Effects`) inside the open transaction `$tx`.
 macro_rules! write_effects {
     ($tx:expr, $effects:expr) => {{
@@ -54,16 +69,9 @@ macro_rules! write_effects {
             $crate::audit::insert_event!(e).execute(&mut *$tx).await?;
         }
         for o in &effects.outbox {
-            sqlx::query(
-                "INSERT INTO webhook_events (id, environment_id, type, body, created_at) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&o.id)
-            .bind(&o.environment_id)
-            .bind(&o.kind)
-            .bind(&o.body)
-            .bind(o.created_at)
-            .execute(&mut *$tx)
-            .await?;
+            $crate::effects::insert_outbox!(o)
+                .execute(&mut *$tx)
+                .await?;
         }
     }};
 }

@@ -15,7 +15,7 @@ pub const MAX_TOKEN_TTL_SECS: i64 = 86_400;
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 60;
 /// Longer tokens are refused before any parsing.
-const MAX_TOKEN_BYTES: usize = 8 * 1024;
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// The one JWS algorithm signed and accepted.
 pub const JWS_ALGORITHM: &str = "RS256";
 

@@ -24,7 +24,7 @@ use super::{
     Services,
 };
 use crate::{
-    crypto::jwt::{ConnectClaims, AUDIENCE, MAX_TOKEN_TTL_SECS},
+    crypto::jwt::{ConnectClaims, AUDIENCE, MAX_TOKEN_BYTES, MAX_TOKEN_TTL_SECS},
     error::{ApiError, ApiResult, FieldErrors},
 };
 
@@ -56,6 +56,10 @@ pub struct MintToken {
 
 /// The most `allowed_origins` a connect token carries.
 pub const MAX_ALLOWED_ORIGINS: usize = 10;
+/// The longest redirect URL a token carries (characters).
+const MAX_URL_CHARS: usize = 2048;
+/// The longest origin: a scheme, a DNS name (at most 253) and a port.
+const MAX_ORIGIN_CHARS: usize = 270;
 
 /// A minted connect token (a secret: `Debug` leaves it out), the hosted
 /// page's URL with it, and when it expires (Unix seconds).
@@ -155,6 +159,7 @@ pub async fn mint(
         allowed_origins,
         minted_by: caller.key.as_ref().map(|k| k.id.clone()),
     };
+    fits_in_a_token(&claims)?;
     let token = svc.signing().sign(&claims)?;
     let actor = match &caller.key {
         Some(key) => Actor::from(key.as_ref()),
@@ -181,6 +186,40 @@ pub async fn mint(
     })
 }
 
+/// Refuses claims whose token would be longer than verification accepts
+/// ([`MAX_TOKEN_BYTES`]): long redirect URLs and origins together can get
+/// there, and a token that could never be used must not be minted.
+fn fits_in_a_token(claims: &ConnectClaims) -> ApiResult<()> {
+    // Header and signature (RSA-2048, base64url) take under 500 bytes.
+    const OVERHEAD: usize = 500;
+    let payload = serde_json::to_vec(claims).map_err(ApiError::internal)?;
+    if payload.len().div_ceil(3) * 4 + OVERHEAD <= MAX_TOKEN_BYTES {
+        return Ok(());
+    }
+    let longest = [
+        (
+            "redirect_url",
+            claims.redirect_url.as_deref().map_or(0, str::len),
+        ),
+        (
+            "error_redirect_url",
+            claims.error_redirect_url.as_deref().map_or(0, str::len),
+        ),
+        (
+            "allowed_origins",
+            claims.allowed_origins.iter().map(String::len).sum(),
+        ),
+        ("user_id", claims.user_id.len()),
+    ]
+    .into_iter()
+    .max_by_key(|(_, len)| *len)
+    .map_or("user_id", |(field, _)| field);
+    Err(ApiError::field(
+        longest,
+        format!("is too long: the connect token would exceed {MAX_TOKEN_BYTES} bytes"),
+    ))
+}
+
 /// A redirect URL of the mint body, on one of the app's
 /// `allowed_redirect_origins` when it has them.
 fn redirect(
@@ -189,7 +228,12 @@ fn redirect(
     field: &str,
     raw: Option<&str>,
 ) -> Option<RedirectUrl> {
-    let url = errors.check(field, RedirectUrl::parse(raw?))?;
+    let raw = raw?;
+    if raw.chars().count() > MAX_URL_CHARS {
+        errors.add(field, format!("must be at most {MAX_URL_CHARS} characters"));
+        return None;
+    }
+    let url = errors.check(field, RedirectUrl::parse(raw))?;
     if let Some(allowed) = &caller.app.allowed_redirect_origins {
         let origin = url.origin();
         if !allowed.split_whitespace().any(|o| o == origin) {
@@ -214,7 +258,15 @@ fn origins(errors: &mut FieldErrors, raw: &[String]) -> Vec<String> {
     }
     let mut out: Vec<String> = Vec::with_capacity(raw.len());
     for (i, origin) in raw.iter().enumerate() {
-        if let Some(origin) = errors.check(&format!("allowed_origins.{i}"), parse_origin(origin)) {
+        let field = format!("allowed_origins.{i}");
+        if origin.chars().count() > MAX_ORIGIN_CHARS {
+            errors.add(
+                &field,
+                format!("must be at most {MAX_ORIGIN_CHARS} characters"),
+            );
+            continue;
+        }
+        if let Some(origin) = errors.check(&field, parse_origin(origin)) {
             if !out.contains(&origin) {
                 out.push(origin);
             }
