@@ -55,7 +55,12 @@ pub fn connect_preflight(req: &Request) -> Option<Response> {
 /// for the token's own origins.
 pub async fn connect_cors(mut req: Request, next: Next) -> Response {
     let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
-        return next.run(req).await;
+        // The answer depends on `Origin` whether or not this one had it.
+        let mut response = next.run(req).await;
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("origin"));
+        return response;
     };
     let slot = CorsOrigins::default();
     req.extensions_mut().insert(slot.clone());
