@@ -54,24 +54,21 @@ pub fn connect_preflight(req: &Request) -> Option<Response> {
 /// Actual responses of the connect-token routes: `Access-Control-Allow-Origin`
 /// for the token's own origins.
 pub async fn connect_cors(mut req: Request, next: Next) -> Response {
-    let Some(origin) = req.headers().get(header::ORIGIN).cloned() else {
-        // The answer depends on `Origin` whether or not this one had it.
-        let mut response = next.run(req).await;
-        response
-            .headers_mut()
-            .append(header::VARY, HeaderValue::from_static("origin"));
-        return response;
-    };
+    let origin = req.headers().get(header::ORIGIN).cloned();
     let slot = CorsOrigins::default();
-    req.extensions_mut().insert(slot.clone());
+    if origin.is_some() {
+        req.extensions_mut().insert(slot.clone());
+    }
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
+    // The answer depends on `Origin`, whether or not this request had one.
     headers.append(header::VARY, HeaderValue::from_static("origin"));
-    let allowed = slot
-        .0
-        .get()
-        .is_some_and(|list| list.iter().any(|o| o.as_bytes() == origin.as_bytes()));
-    if allowed {
+    let allowed = origin.filter(|origin| {
+        slot.0
+            .get()
+            .is_some_and(|list| list.iter().any(|o| o.as_bytes() == origin.as_bytes()))
+    });
+    if let Some(origin) = allowed {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
