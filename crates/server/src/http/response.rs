@@ -2,13 +2,26 @@
 //! management lists.
 
 use axum::{
-    http::StatusCode,
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
 use gatehouse_store::{Page, PageRequest};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// A JSON body serialised already (from a cached template or rendered
+/// parts), answered 200 as `application/json`.
+pub fn json_text(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
 
 /// `{"data": …}`.
 #[derive(Debug, Serialize, ToSchema)]

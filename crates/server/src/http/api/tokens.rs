@@ -2,7 +2,6 @@
 
 use axum::{
     extract::State,
-    http::{header, HeaderValue},
     response::{IntoResponse, Response},
 };
 use gatehouse_core::time::{format_ms, now_ms};
@@ -13,7 +12,7 @@ use crate::{
     http::{
         auth::Auth,
         openapi::ErrorEnvelope,
-        response::{ok, Data},
+        response::{json_text, ok, Data},
         views::{CredentialView, TokenIntrospection},
     },
     service::Services,
@@ -53,14 +52,7 @@ pub async fn me(State(svc): State<Services>, Auth(p): Auth) -> ApiResult<Respons
         body.push_str(&at);
         body.push('"');
         body.push_str(after);
-        return Ok((
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response());
+        return Ok(json_text(body));
     }
     Ok(ok(TokenIntrospection {
         kind: kind.to_string(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::{
     extract::{Path, State},
-    http::{header, HeaderValue, StatusCode},
+    http::StatusCode,
     response::{IntoResponse, Response},
     Json,
 };
@@ -23,7 +23,7 @@ use crate::{
         auth::ConnectAuth,
         extract::ApiJson,
         openapi::ErrorEnvelope,
-        response::{ok, Data},
+        response::{json_text, ok, Data},
     },
     service::{
         apps::{self, Parsed},
@@ -182,14 +182,7 @@ pub async fn requirements(
     };
     let body = requirements_body(&parsed, &held, &c.app.id)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("requirements body: {e}")))?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    Ok(json_text(body))
 }
 
 /// Just the status of each requirement.
