@@ -131,11 +131,16 @@ impl<C: Holding> RequirementState<C> {
 
     /// `completed` or `pending`, as the connect-token routes say it.
     pub fn status_word(&self) -> &'static str {
-        if self.satisfied() {
-            "completed"
-        } else {
-            "pending"
-        }
+        status_word(self.satisfied())
+    }
+}
+
+/// `completed` for a satisfied requirement, else `pending`.
+pub const fn status_word(satisfied: bool) -> &'static str {
+    if satisfied {
+        "completed"
+    } else {
+        "pending"
     }
 }
 

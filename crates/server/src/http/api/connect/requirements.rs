@@ -10,7 +10,10 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use gatehouse_core::{requirement::Requirement, time::format_ms};
+use gatehouse_core::{
+    requirement::{status_word, Requirement},
+    time::format_ms,
+};
 use gatehouse_store::connect::ConnectionRow;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -101,11 +104,7 @@ impl<'a> UserFields<'a> {
     fn of(requirement: &Requirement, held: Option<&'a ConnectionRow>) -> Self {
         let satisfied = held.filter(|h| requirement.satisfied_by(*h));
         Self {
-            status: if satisfied.is_some() {
-                "completed"
-            } else {
-                "pending"
-            },
+            status: status_word(satisfied.is_some()),
             connected_at: satisfied.map(|h| format_ms(h.updated_at)),
             account: satisfied
                 .filter(|h| h.provider_ref.is_some())
