@@ -76,10 +76,7 @@ fn sdk_etag() -> &'static header::HeaderValue {
     static ETAG: std::sync::OnceLock<header::HeaderValue> = std::sync::OnceLock::new();
     ETAG.get_or_init(|| {
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, SDK);
-        let hex: String = digest.as_ref()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = hex::encode(&digest.as_ref()[..16]);
         header::HeaderValue::from_str(&format!("\"{hex}\""))
             .unwrap_or(header::HeaderValue::from_static("\"sdk\""))
     })
