@@ -79,14 +79,14 @@ impl Store {
         user_id: &str,
         app_id: &str,
         at: i64,
-        effects: &Effects,
+        effects: Effects,
     ) -> Result<()> {
         let touch = Touch {
             environment_id: environment_id.to_owned(),
             user_id: user_id.to_owned(),
             app_id: app_id.to_owned(),
             at,
-            effects: effects.clone(),
+            effects,
         };
         let queue = self.batcher.queue.get_or_init(|| spawn_writer(&self.pool));
         let (done, answer) = oneshot::channel();

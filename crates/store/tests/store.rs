@@ -470,7 +470,7 @@ async fn concurrent_mints_commit_each_once(f: Fresh) {
         set.spawn(async move {
             let effects = Effects::audit([minted_event(&event, &user)]);
             let result = store
-                .touch_end_user("env_sandbox", &user, "app_1", 1_000 + i as i64, &effects)
+                .touch_end_user("env_sandbox", &user, "app_1", 1_000 + i as i64, effects)
                 .await;
             (i, result)
         });
@@ -514,7 +514,7 @@ async fn concurrent_mints_commit_each_once(f: Fresh) {
         "user-new",
         "app_1",
         9_000,
-        &Effects::audit([minted_event("evt_new", "user-new")]),
+        Effects::audit([minted_event("evt_new", "user-new")]),
     )
     .await
     .unwrap();

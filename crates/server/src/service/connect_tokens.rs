@@ -178,7 +178,7 @@ pub async fn mint(
         origin,
     );
     svc.store()
-        .touch_end_user(&app.environment_id, &user_id, &app.id, now * 1000, &effects)
+        .touch_end_user(&app.environment_id, &user_id, &app.id, now * 1000, effects)
         .await?;
     let url = format!("{}/connect?token={token}", svc.config().public_url);
     Ok(Minted {
