@@ -151,8 +151,12 @@ pub async fn deployed(svc: &Services, app: &App) -> ApiResult<Arc<Parsed>> {
                 app.id
             ))
         })?;
-    let parsed = Parsed::new(requirements_of(&version)?, svc.catalog())
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("rendering requirements: {e}")))?;
+    let parsed = Parsed::new(
+        requirements_of(&version)?,
+        version.requirements.len(),
+        svc.catalog(),
+    )
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("rendering requirements: {e}")))?;
     let parsed = Arc::new(parsed);
     svc.requirements_cache()
         .0
@@ -201,19 +205,20 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    /// `requirements` with their rendered form, connection types from
-    /// `catalog`.
-    pub fn new(requirements: Vec<Requirement>, catalog: &Catalog) -> serde_json::Result<Self> {
+    /// `requirements` (parsed from `stored_bytes` of JSON) with their
+    /// rendered form, connection types from `catalog`.
+    pub fn new(
+        requirements: Vec<Requirement>,
+        stored_bytes: usize,
+        catalog: &Catalog,
+    ) -> serde_json::Result<Self> {
         let rendered = requirements
             .iter()
             .map(|r| render(catalog, r))
             .collect::<serde_json::Result<Vec<_>>>()?;
-        // The rendered text, and the parsed requirement at about the size
-        // of its own JSON (the connection types are shared).
-        let mut bytes = 0;
-        for (r, q) in rendered.iter().zip(&requirements) {
-            bytes += r.len() + serde_json::to_vec(q)?.len();
-        }
+        // The parsed requirements at about the size of their stored JSON,
+        // and the rendered text (the connection types in it are shared).
+        let bytes = stored_bytes + rendered.iter().map(String::len).sum::<usize>();
         Ok(Self {
             requirements,
             rendered,

@@ -319,7 +319,8 @@ mod tests {
              "spec": {"type": "pipedream_account", "data": {"app_slug": "gmail"}}}
         ]), |t| catalog.get(t).map(|ct| ct.title().to_string()))
         .unwrap();
-        let parsed = Parsed::new(requirements.clone(), &catalog).unwrap();
+        let stored = serde_json::to_string(&requirements).unwrap();
+        let parsed = Parsed::new(requirements.clone(), stored.len(), &catalog).unwrap();
         let held_sets = [
             vec![],
             vec![
