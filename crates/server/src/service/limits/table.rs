@@ -2,16 +2,14 @@
 //! bounded cache. Keys are a 16-byte SHA-256 of the policy and the key's
 //! parts, so whatever a client sends (a user id, an `X-Forwarded-For`
 //! value) costs the same few bytes. The cache holds at most [`CAPACITY`]
-//! keys; a key is forgotten once its window has passed without a request
-//! (by then its quota is whole again, so forgetting it changes nothing),
-//! and under pressure TinyLFU admission keeps keys that are used often, so
-//! a flood of one-off keys cannot push out a key that is being limited.
+//! keys; a key is forgotten a second after its quota is whole again (its
+//! TAT has passed: forgetting it then changes nothing), which for a key
+//! used once is about a second, not its whole window, and under pressure
+//! TinyLFU admission keeps keys that are used often, so a flood of one-off
+//! keys cannot push out a key that is being limited.
 
 use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc, Mutex, MutexGuard, OnceLock,
-    },
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -84,8 +82,6 @@ impl State {
 pub(super) struct Slot {
     state: Mutex<State>,
     pub turn: Arc<tokio::sync::Mutex<()>>,
-    /// How long the key is kept after its last request: its window.
-    keep: AtomicU64,
 }
 
 impl Slot {
@@ -100,8 +96,14 @@ impl Slot {
                 queued: false,
             }),
             turn: Arc::default(),
-            keep: AtomicU64::new(keep_for(quota)),
         }
+    }
+
+    /// How long to keep the key from `now`: until its TAT has passed
+    /// after one more admission, plus [`GRACE`].
+    fn keep(&self, now: u64) -> Duration {
+        let s = self.lock();
+        Duration::from_nanos(keep_for(s.quota, s.tat, now))
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
@@ -120,18 +122,26 @@ impl Slot {
     }
 }
 
-/// A key is forgotten this long after its last request: its whole window
-/// (when its quota is certainly whole again), plus a second for the shared
-/// limits' flush.
-fn keep_for(quota: Quota) -> u64 {
-    quota.capacity().saturating_add(NANOS_PER_SEC)
+/// What a key is kept for past its TAT: the shared limits flush what a
+/// node admitted every 25 ms, and a key waiting for that stays.
+const GRACE: u64 = NANOS_PER_SEC;
+
+/// How long from `now` a key with `tat` is kept: a request read now may
+/// push its TAT one emission interval further, so the key lives until that
+/// TAT has passed, plus [`GRACE`]. A key with nothing outstanding goes
+/// about a second after its last request, one that is being limited stays
+/// for as long as its quota is not whole.
+fn keep_for(quota: Quota, tat: u64, now: u64) -> u64 {
+    tat.saturating_sub(now)
+        .saturating_add(quota.period())
+        .saturating_add(GRACE)
 }
 
 struct KeepFor;
 
 impl Expiry<Key, Arc<Slot>> for KeepFor {
     fn expire_after_create(&self, _: &Key, slot: &Arc<Slot>, _: Instant) -> Option<Duration> {
-        Some(Duration::from_nanos(slot.keep.load(Ordering::Relaxed)))
+        Some(slot.keep(now()))
     }
 
     fn expire_after_read(
@@ -142,7 +152,7 @@ impl Expiry<Key, Arc<Slot>> for KeepFor {
         _: Option<Duration>,
         _: Instant,
     ) -> Option<Duration> {
-        Some(Duration::from_nanos(slot.keep.load(Ordering::Relaxed)))
+        Some(slot.keep(now()))
     }
 
     fn expire_after_update(
@@ -152,7 +162,7 @@ impl Expiry<Key, Arc<Slot>> for KeepFor {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(Duration::from_nanos(slot.keep.load(Ordering::Relaxed)))
+        Some(slot.keep(now()))
     }
 }
 
@@ -176,9 +186,7 @@ impl Default for Table {
 impl Table {
     /// The slot of `key`, made when absent.
     pub fn slot(&self, key: Key, quota: Quota) -> Arc<Slot> {
-        let slot = self.cache.get_with(key, || Arc::new(Slot::new(quota)));
-        slot.keep.store(keep_for(quota), Ordering::Relaxed);
-        slot
+        self.cache.get_with(key, || Arc::new(Slot::new(quota)))
     }
 
     pub fn entry_count(&self) -> u64 {
@@ -197,6 +205,40 @@ mod tests {
         assert_eq!(Key::of("ip", &["a"]), Key::of("ip", &["a"]));
         assert_ne!(Key::of("ip", &["a"]), Key::of("sign_in", &["a"]));
         assert_ne!(Key::of("x", &["a:b", "c"]), Key::of("x", &["a", "b:c"]));
+    }
+
+    /// A key is kept until its quota is whole again, however long its
+    /// window: a key used once about a second, a limited one as long as
+    /// it has anything outstanding.
+    #[test]
+    fn kept_until_whole() {
+        let quota = Quota::new(2, 60);
+        let slot = Slot::new(quota);
+        let t0 = now() + 5 * NANOS_PER_SEC;
+        assert_eq!(slot.keep(t0), Duration::from_nanos(quota.period() + GRACE));
+        assert!(slot.decide_locally(quota, t0).allowed);
+        // One admission: 30 s outstanding, plus one more a read may add.
+        assert_eq!(
+            slot.keep(t0),
+            Duration::from_nanos(2 * quota.period() + GRACE)
+        );
+        assert!(slot.decide_locally(quota, t0).allowed);
+        assert!(!slot.decide_locally(quota, t0).allowed);
+        assert_eq!(
+            slot.keep(t0),
+            Duration::from_nanos(3 * quota.period() + GRACE)
+        );
+        // Once the TAT has passed, only the grace and one interval remain.
+        let later = t0 + 2 * quota.period() + 1;
+        assert_eq!(
+            slot.keep(later),
+            Duration::from_nanos(quota.period() + GRACE)
+        );
+        // A key of a fast quota is not kept for its window.
+        let fast = Quota::new(1_500, 60);
+        let used = Slot::new(fast);
+        assert!(used.decide_locally(fast, t0).allowed);
+        assert!(used.keep(t0) < Duration::from_millis(1_100));
     }
 
     /// The table never holds more than its capacity.
