@@ -49,7 +49,7 @@ pub async fn rate_limit_headers(
     let meter = Meter::active();
     req.extensions_mut().insert(meter.clone());
     let mut response = next.run(req).await;
-    write_headers(&meter.charges(), response.headers_mut());
+    meter.with_charges(|charges| write_headers(charges, response.headers_mut()));
     response
 }
 
@@ -57,24 +57,35 @@ pub async fn rate_limit_headers(
 /// for a 413 decided before anything was counted).
 pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
     // One entry per policy name: when a policy was charged for two keys,
-    // the one with less left speaks for it.
-    let mut shown: Vec<&Charge> = Vec::new();
+    // the one with less left speaks for it. (Five policies at most, so no
+    // allocation: this runs on every limited request.)
+    let mut shown: [Option<&Charge>; 5] = [None; 5];
+    let mut count = 0;
     for charge in charges {
-        match shown.iter_mut().find(|c| c.policy == charge.policy) {
+        let seen = shown[..count]
+            .iter_mut()
+            .flatten()
+            .find(|c| c.policy == charge.policy);
+        match seen {
             Some(seen) if charge.remaining < seen.remaining => *seen = charge,
             Some(_) => {}
-            None => shown.push(charge),
+            None if count < 5 => {
+                shown[count] = Some(charge);
+                count += 1;
+            }
+            None => {}
         }
     }
+    let shown = shown[..count].iter().flatten();
     let Some(closest) = shown
-        .iter()
+        .clone()
         .min_by_key(|c| (c.remaining, u64::MAX - c.reset_seconds))
     else {
         return;
     };
-    // Written into one buffer each (this runs on every limited request).
-    let mut policy = String::with_capacity(40 * shown.len());
-    for (i, c) in shown.iter().enumerate() {
+    // Each written into one buffer that becomes the header value as is.
+    let mut policy = String::with_capacity(40 * count);
+    for (i, c) in shown.enumerate() {
         if i > 0 {
             policy.push_str(", ");
         }
@@ -86,7 +97,7 @@ pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
             c.rule.window_seconds
         );
     }
-    let mut state = String::with_capacity(40);
+    let mut state = String::with_capacity(48);
     let _ = write!(
         state,
         "\"{}\";r={};t={}",
@@ -94,10 +105,10 @@ pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
         closest.remaining,
         closest.reset_seconds
     );
-    if let Ok(v) = HeaderValue::from_str(&policy) {
+    if let Ok(v) = HeaderValue::try_from(policy) {
         headers.insert("ratelimit-policy", v);
     }
-    if let Ok(v) = HeaderValue::from_str(&state) {
+    if let Ok(v) = HeaderValue::try_from(state) {
         headers.insert("ratelimit", v);
     }
     if let Some(retry_after) = charges.iter().filter_map(|c| c.retry_after).max() {

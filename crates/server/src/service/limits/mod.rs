@@ -71,7 +71,8 @@ pub struct Meter(Option<Arc<Mutex<Vec<Charge>>>>);
 impl Meter {
     /// A meter for a limited request.
     pub fn active() -> Self {
-        Self(Some(Arc::default()))
+        // Room for the usual two charges (`credential`, `environment`).
+        Self(Some(Arc::new(Mutex::new(Vec::with_capacity(2)))))
     }
 
     pub fn is_active(&self) -> bool {
@@ -80,9 +81,14 @@ impl Meter {
 
     /// Every charge so far, in the order made.
     pub fn charges(&self) -> Vec<Charge> {
+        self.with_charges(<[Charge]>::to_vec)
+    }
+
+    /// `f` of every charge so far, without copying them.
+    pub fn with_charges<T>(&self, f: impl FnOnce(&[Charge]) -> T) -> T {
         match &self.0 {
-            Some(list) => list.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            None => Vec::new(),
+            Some(list) => f(&list.lock().unwrap_or_else(|e| e.into_inner())),
+            None => f(&[]),
         }
     }
 
