@@ -18,6 +18,7 @@ on_both_backends!(
     no_plaintext_in_database,
     no_secrets_in_logs,
     last_used_at_is_batched,
+    a_full_batch_is_written_early,
     oauth2_secrets_stay_secret,
 );
 
@@ -249,6 +250,39 @@ async fn last_used_at_is_batched(backend: Backend) {
         .unwrap();
     let used = stored.credential.last_used_at.expect("flushed");
     assert!((gatehouse_core::time::now_ms() - used).abs() < 60_000);
+}
+
+/// Once `MAX_PENDING` credentials' uses wait, they are written at once,
+/// long before the 30 s flush interval: what waits in memory stays small
+/// however many keys are in use.
+async fn a_full_batch_is_written_early(backend: Backend) {
+    use gatehouse::service::usage::MAX_PENDING;
+    let s = TestServer::start(backend).await;
+    let (id, key) = s.create_key(s.key(), json!({"name": "used"})).await;
+    assert_eq!(s.get("/v1/tokens/me", &key).await.status, StatusCode::OK);
+    let usage = s.state.usage();
+    let now = gatehouse_core::time::now_ms();
+    // Uses of credentials this node has not seen (other ids) fill the batch.
+    for i in usage.pending_count()..MAX_PENDING {
+        usage.record(&format!("key_{i:026}"), now);
+    }
+    let mut stored = None;
+    for _ in 0..100 {
+        let c = s
+            .state
+            .store()
+            .credential(gatehouse_core::TokenKind::AccessKey, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        if c.credential.last_used_at.is_some() {
+            stored = Some(c);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stored.is_some(), "a full batch was not written within 10 s");
+    assert!(usage.pending_count() < MAX_PENDING);
 }
 
 /// An OAuth2 account (file provider, client_secret_basic) and connection

@@ -287,14 +287,21 @@ impl Store {
         if used.is_empty() {
             return Ok(());
         }
+        // Many rows per statement (a use is a row of VALUES, named column1
+        // and column2 by both backends): a batch of thousands of uses is a
+        // few statements, not thousands.
+        const ROWS: usize = 500;
         on_pool!(self, |p| {
             let mut tx = p.begin().await?;
-            for (id, at) in used {
-                sqlx::query("UPDATE credentials SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $1)")
-                    .bind(at)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+            for chunk in used.chunks(ROWS) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "UPDATE credentials SET last_used_at = v.column2 FROM (",
+                );
+                q.push_values(chunk, |mut row, (id, at)| {
+                    row.push_bind(id).push_bind(at);
+                });
+                q.push(") AS v WHERE credentials.id = v.column1 AND (credentials.last_used_at IS NULL OR credentials.last_used_at < v.column2)");
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
         });

@@ -1,15 +1,23 @@
 //! `last_used_at` without a database write per request: uses are noted in
 //! memory and written in one batch every `last_used_flush_seconds` (and at
-//! shutdown).
+//! shutdown), or as soon as [`MAX_PENDING`] credentials are waiting, so
+//! the memory they take stays small however many keys are in use.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use gatehouse_store::Store;
+use tokio::sync::Notify;
+
+/// The most credentials whose use waits in memory: reaching it starts a
+/// flush (about a megabyte; a write of a few multi-row statements).
+pub const MAX_PENDING: usize = 8_192;
 
 /// Credential id → the latest time it was used, since the last flush.
 #[derive(Default)]
 pub struct UsageRecorder {
     pending: Mutex<HashMap<String, i64>>,
+    /// Woken when [`MAX_PENDING`] uses wait.
+    full: Notify,
 }
 
 impl UsageRecorder {
@@ -20,6 +28,9 @@ impl UsageRecorder {
             Some(t) => *t = (*t).max(at),
             None => {
                 pending.insert(id.to_string(), at);
+                if pending.len() == MAX_PENDING {
+                    self.full.notify_one();
+                }
             }
         }
     }
@@ -48,14 +59,23 @@ impl UsageRecorder {
         }
     }
 
-    /// Flushes every `every` until the task is dropped.
+    /// Flushes every `every`, and whenever [`MAX_PENDING`] uses wait,
+    /// until the task is dropped.
     pub async fn run(&self, store: Store, every: Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.full.notified() => {}
+            }
             self.flush(&store).await;
         }
+    }
+
+    /// Uses waiting to be written.
+    pub fn pending_count(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
