@@ -40,6 +40,9 @@ pub struct Store {
     pub(crate) batcher: Arc<Batcher>,
 }
 
+/// The SQLite pool's connections (each a thread and a page cache).
+const SQLITE_CONNECTIONS: u32 = 8;
+
 impl Store {
     /// Opens `database_url` (`sqlite://…` or `postgres://…`) and runs the
     /// embedded migrations.
@@ -62,9 +65,15 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                // Each connection keeps its own page cache (SQLite's
+                // default is 2 MiB): 1 MiB each bounds the pool's share of
+                // the server's memory at 8 MiB; a page beyond it is a read
+                // from the OS page cache (docs/decisions.md, "Caches and
+                // performance").
+                .pragma("cache_size", "-1024");
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+                .max_connections(SQLITE_CONNECTIONS)
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
