@@ -31,6 +31,9 @@ use crate::{
 
 /// How often each node reloads the signing key set from the database.
 const SIGNING_KEY_RELOAD: Duration = Duration::from_secs(30);
+/// How often the metrics recorder folds waiting histogram samples into
+/// their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// The owner email of a zero-configuration first start.
 pub const DEFAULT_OWNER_EMAIL: &str = "owner@gatehouse.local";
@@ -245,6 +248,19 @@ impl App {
                 }
             })
         };
+        let metrics_upkeep = {
+            // Histogram samples wait in the recorder until upkeep folds them
+            // into their buckets: without it, a node nobody scrapes would
+            // keep every request's latency sample.
+            let state = state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(METRICS_UPKEEP);
+                loop {
+                    tick.tick().await;
+                    state.metrics().run_upkeep();
+                }
+            })
+        };
         let app = http::router(state.clone());
         tracing::info!(addr = %self.local_addr(), database = state.store().backend_name(), "gatehouse listening");
         let limits = http::server::Limits::of(state.config());
@@ -255,6 +271,7 @@ impl App {
         deliveries.abort();
         pruner.abort();
         limiter.abort();
+        metrics_upkeep.abort();
         state.limits().leave().await;
         if let Some(task) = listener_task {
             task.abort();
