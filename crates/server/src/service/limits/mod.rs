@@ -49,7 +49,7 @@ impl Policy {
 }
 
 /// One policy charged for one request, and where its key stands.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Charge {
     pub policy: Policy,
     key: Key,
@@ -66,13 +66,47 @@ pub struct Charge {
 /// an active meter; anything else (a page, an ops route, limits turned
 /// off) has an inactive one, and charging it does nothing.
 #[derive(Debug, Clone, Default)]
-pub struct Meter(Option<Arc<Mutex<Vec<Charge>>>>);
+pub struct Meter(Option<Arc<Mutex<Charges>>>);
+
+/// The most charges one request records: each of the five policies for
+/// two keys. (No request charges more; a further charge is decided but
+/// not shown in the headers.)
+const MAX_CHARGES: usize = 10;
+
+/// A request's charges, held in place (one allocation per meter).
+#[derive(Debug)]
+struct Charges {
+    list: [Charge; MAX_CHARGES],
+    len: usize,
+}
+
+impl Default for Charges {
+    fn default() -> Self {
+        let none = Charge {
+            policy: Policy::Credential,
+            key: Key([0; 16]),
+            rule: Rule::per_minute(0),
+            remaining: 0,
+            reset_seconds: 0,
+            retry_after: None,
+        };
+        Self {
+            list: [none; MAX_CHARGES],
+            len: 0,
+        }
+    }
+}
+
+impl Charges {
+    fn as_slice(&self) -> &[Charge] {
+        &self.list[..self.len]
+    }
+}
 
 impl Meter {
     /// A meter for a limited request.
     pub fn active() -> Self {
-        // Room for the usual two charges (`credential`, `environment`).
-        Self(Some(Arc::new(Mutex::new(Vec::with_capacity(2)))))
+        Self(Some(Arc::default()))
     }
 
     pub fn is_active(&self) -> bool {
@@ -87,23 +121,23 @@ impl Meter {
     /// `f` of every charge so far, without copying them.
     pub fn with_charges<T>(&self, f: impl FnOnce(&[Charge]) -> T) -> T {
         match &self.0 {
-            Some(list) => f(&list.lock().unwrap_or_else(|e| e.into_inner())),
+            Some(list) => f(list.lock().unwrap_or_else(|e| e.into_inner()).as_slice()),
             None => f(&[]),
         }
     }
 
     fn has(&self, policy: Policy, key: &Key) -> bool {
-        self.0.as_ref().is_some_and(|list| {
-            list.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .any(|c| c.policy == policy && c.key == *key)
-        })
+        self.with_charges(|charges| charges.iter().any(|c| c.policy == policy && c.key == *key))
     }
 
     fn record(&self, charge: Charge) {
         if let Some(list) = &self.0 {
-            list.lock().unwrap_or_else(|e| e.into_inner()).push(charge);
+            let mut charges = list.lock().unwrap_or_else(|e| e.into_inner());
+            if charges.len < MAX_CHARGES {
+                let at = charges.len;
+                charges.list[at] = charge;
+                charges.len += 1;
+            }
         }
     }
 }
