@@ -91,14 +91,19 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 /// The IPv4 address inside an IPv6 one: IPv4-mapped (`::ffff:a.b.c.d`),
-/// IPv4-compatible (`::a.b.c.d`, deprecated but still accepted in URLs)
-/// and the NAT64 well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052), which
-/// a NAT64 gateway forwards to that IPv4 address. `::` and `::1` come out
-/// as `0.0.0.0` and `0.0.0.1`, which are not public either.
+/// IPv4-compatible (`::a.b.c.d`, deprecated but still accepted in URLs),
+/// the NAT64 well-known prefix (`64:ff9b::a.b.c.d`, RFC 6052), which a
+/// NAT64 gateway forwards to that IPv4 address, and 6to4
+/// (`2002:aabb:ccdd::/48`, RFC 3056), which a 6to4 relay forwards to
+/// `aa.bb.cc.dd`. `::` and `::1` come out as `0.0.0.0` and `0.0.0.1`,
+/// which are not public either.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let o = ip.octets();
     if ip.segments()[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let o = ip.octets();
         return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+    }
+    if ip.segments()[0] == 0x2002 {
+        return Some(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
     }
     ip.to_ipv4()
 }
@@ -128,6 +133,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.is_unicast_link_local()
         // 2001:db8::/32, documentation.
         || (first == 0x2001 && ip.segments()[1] == 0x0db8)
+        // 2001::/32, Teredo: a relay forwards it to the IPv4 address it
+        // hides (inverted) in its last 32 bits, whichever that is.
+        || (first == 0x2001 && ip.segments()[1] == 0)
         // 64:ff9b:1::/48 local-use translation, 100::/64 discard.
         || (first == 0x0064 && ip.segments()[1] == 0xff9b && ip.segments()[2] == 1)
         || (first == 0x0100 && ip.segments()[1..4] == [0, 0, 0]))
@@ -180,6 +188,12 @@ mod tests {
             "::ffff:10.0.0.1",
             "::10.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            // 6to4 of 127.0.0.1, 10.0.0.1 and 169.254.169.254.
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "2002:a9fe:a9fe::1",
+            // Teredo (server 65.54.227.120, client 127.0.0.1 inverted).
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -189,6 +203,8 @@ mod tests {
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            // 6to4 of 8.8.8.8.
+            "2002:808:808::1",
         ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
