@@ -154,6 +154,7 @@ pub async fn connect_token(svc: &Services, token: &str) -> ApiResult<Arc<Connect
         app: Arc::new(app),
         token_hash: hash,
         limit_key: std::sync::OnceLock::new(),
+        limit_slot: Default::default(),
         environment_limit_key: std::sync::OnceLock::new(),
     });
     svc.connect_token_cache().insert(hash, principal.clone());

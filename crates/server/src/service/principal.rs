@@ -11,7 +11,7 @@ use std::{
 use gatehouse_core::{Reach, Role, ScopeSet, TokenKind};
 use gatehouse_store::{apps::App, credentials::CredentialRecord, sessions::SessionRecord};
 
-use crate::crypto::jwt::ConnectClaims;
+use crate::{crypto::jwt::ConnectClaims, service::limits::HeldSlot};
 
 /// What kind of credential a management caller used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,8 @@ pub struct Principal {
 pub struct Memo {
     /// The caller's `credential` rate-limit key (a digest of its id).
     pub limit_key: OnceLock<[u8; 16]>,
+    /// That key's slot in the limiter's table.
+    pub limit_slot: HeldSlot,
     /// Its environment's `environment` key, for an environment's key.
     pub environment_limit_key: OnceLock<[u8; 16]>,
     /// The introspection JSON before and after the `last_used_at` value.
@@ -263,6 +265,8 @@ pub struct ConnectPrincipal {
     pub token_hash: [u8; 32],
     /// The end user's `credential` rate-limit key, derived once.
     pub limit_key: OnceLock<[u8; 16]>,
+    /// That key's slot in the limiter's table.
+    pub limit_slot: HeldSlot,
     /// The app's environment's `environment` key, derived once.
     pub environment_limit_key: OnceLock<[u8; 16]>,
 }

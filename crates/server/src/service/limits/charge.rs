@@ -8,7 +8,7 @@ use std::{
 
 use gatehouse_store::apps::App;
 
-use super::{Key, Meter, Policy};
+use super::{HeldSlot, Key, Meter, Policy};
 use crate::{
     error::ApiResult,
     service::{
@@ -48,7 +48,7 @@ pub async fn caller(svc: &Services, meter: &Meter, p: &Principal) -> ApiResult<(
         .memo
         .limit_key
         .get_or_init(|| Key::of(Policy::Credential.name(), &[&p.id]).0);
-    credential(svc, meter, *key).await?;
+    credential(svc, meter, *key, &p.memo.limit_slot).await?;
     if let Some(env) = p.reach.environment_id.as_deref() {
         environment(svc, meter, env, Some(&p.memo.environment_limit_key)).await?;
     }
@@ -71,7 +71,7 @@ pub async fn connect_caller(svc: &Services, meter: &Meter, c: &ConnectPrincipal)
         )
         .0
     });
-    credential(svc, meter, *key).await?;
+    credential(svc, meter, *key, &c.limit_slot).await?;
     environment(
         svc,
         meter,
@@ -81,8 +81,13 @@ pub async fn connect_caller(svc: &Services, meter: &Meter, c: &ConnectPrincipal)
     .await
 }
 
-/// Charges the `credential` policy to a caller's kept key.
-async fn credential(svc: &Services, meter: &Meter, key: [u8; 16]) -> ApiResult<()> {
+/// Charges the `credential` policy to a caller's kept key and slot.
+async fn credential(
+    svc: &Services,
+    meter: &Meter,
+    key: [u8; 16],
+    held: &HeldSlot,
+) -> ApiResult<()> {
     let limits = svc.limits();
     limits
         .charge_key(
@@ -90,6 +95,7 @@ async fn credential(svc: &Services, meter: &Meter, key: [u8; 16]) -> ApiResult<(
             Policy::Credential,
             limits.rule(Policy::Credential, None),
             Key(key),
+            Some(held),
         )
         .await
 }
@@ -114,7 +120,7 @@ async fn environment(
         None => derive(),
     };
     limits
-        .charge_key(meter, Policy::Environment, rule, Key(key))
+        .charge_key(meter, Policy::Environment, rule, Key(key), None)
         .await
 }
 

@@ -23,7 +23,7 @@ use crate::{
     error::{ApiError, ApiResult},
 };
 pub use charge::{anonymous, app, caller, connect_caller, end_user_tokens, ip_key, sign_in};
-pub use table::{Key, CAPACITY};
+pub use table::{HeldSlot, Key, CAPACITY};
 
 /// The policies of SPEC §8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -209,18 +209,20 @@ impl Limiter {
         if !self.rules.enabled || !meter.is_active() {
             return Ok(());
         }
-        self.charge_key(meter, policy, rule, Key::of(policy.name(), parts))
+        self.charge_key(meter, policy, rule, Key::of(policy.name(), parts), None)
             .await
     }
 
     /// [`Self::charge`] with the key already derived (`Key::of` the
-    /// policy's name and the parts), for callers that keep it.
+    /// policy's name and the parts), for callers that keep it, and maybe
+    /// its slot (`held`).
     pub async fn charge_key(
         &self,
         meter: &Meter,
         policy: Policy,
         rule: Rule,
         key: Key,
+        held: Option<&HeldSlot>,
     ) -> ApiResult<()> {
         if !self.rules.enabled || !meter.is_active() {
             return Ok(());
@@ -229,7 +231,7 @@ impl Limiter {
             return Ok(());
         }
         let outcome = self
-            .decide(key, Quota::new(rule.limit, rule.window_seconds))
+            .decide(key, Quota::new(rule.limit, rule.window_seconds), held)
             .await;
         let retry_after = (!outcome.allowed).then_some(outcome.retry_after_seconds);
         meter.record(Charge {
@@ -250,8 +252,11 @@ impl Limiter {
         }
     }
 
-    async fn decide(&self, key: Key, quota: Quota) -> Outcome {
-        let slot = self.table.slot(key, quota);
+    async fn decide(&self, key: Key, quota: Quota, held: Option<&HeldSlot>) -> Outcome {
+        let slot = match held {
+            Some(held) => self.table.held_slot(key, quota, held, table::now()),
+            None => self.table.slot(key, quota),
+        };
         match &self.shared {
             Some(shared) if shared.connected() => shared.decide(key, &slot, quota).await,
             _ => slot.decide_locally(quota, table::now()),

@@ -9,7 +9,10 @@
 //! keys cannot push out a key that is being limited.
 
 use std::{
-    sync::{Arc, Mutex, MutexGuard, OnceLock},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, OnceLock,
+    },
     time::{Duration, Instant},
 };
 
@@ -82,6 +85,11 @@ impl State {
 pub(super) struct Slot {
     state: Mutex<State>,
     pub turn: Arc<tokio::sync::Mutex<()>>,
+    /// When the table's entry expires, as set at its last read (this
+    /// process's monotonic clock, ns).
+    expires_at: AtomicU64,
+    /// Set once the table has dropped the entry.
+    evicted: AtomicBool,
 }
 
 impl Slot {
@@ -96,6 +104,8 @@ impl Slot {
                 queued: false,
             }),
             turn: Arc::default(),
+            expires_at: AtomicU64::new(0),
+            evicted: AtomicBool::new(false),
         }
     }
 
@@ -103,7 +113,25 @@ impl Slot {
     /// after one more admission, plus [`GRACE`].
     fn keep(&self, now: u64) -> Duration {
         let s = self.lock();
-        Duration::from_nanos(keep_for(s.quota, s.tat, now))
+        let keep = keep_for(s.quota, s.tat, now);
+        self.expires_at
+            .store(now.saturating_add(keep), Ordering::Release);
+        Duration::from_nanos(keep)
+    }
+
+    /// Whether the table's entry is sure to outlive a request decided at
+    /// `now`: still held, and expiring at least half of [`GRACE`] after
+    /// the TAT that request may leave.
+    fn outlives(&self, quota: Quota, now: u64) -> bool {
+        if self.evicted.load(Ordering::Acquire) {
+            return false;
+        }
+        let tat = self.lock().tat;
+        let needed = tat
+            .max(now)
+            .saturating_add(quota.period())
+            .saturating_add(GRACE / 2);
+        self.expires_at.load(Ordering::Acquire) >= needed
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
@@ -166,6 +194,22 @@ impl Expiry<Key, Arc<Slot>> for KeepFor {
     }
 }
 
+/// A cached caller's slot for one of its keys, kept with the caller: its
+/// requests decide on it without a lookup in the table while the table's
+/// entry is sure to outlive them, and read the table (which keeps the entry
+/// alive, and gives back whatever slot the table holds) otherwise, about
+/// every half second for a key in use.
+#[derive(Debug, Default)]
+pub struct HeldSlot(Mutex<Option<Arc<Slot>>>);
+
+impl Clone for HeldSlot {
+    fn clone(&self) -> Self {
+        Self(Mutex::new(
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        ))
+    }
+}
+
 /// Every key this node limits.
 pub(super) struct Table {
     cache: Cache<Key, Arc<Slot>>,
@@ -178,6 +222,9 @@ impl Default for Table {
                 .max_capacity(CAPACITY)
                 .eviction_policy(EvictionPolicy::tiny_lfu())
                 .expire_after(KeepFor)
+                .eviction_listener(|_, slot: Arc<Slot>, _| {
+                    slot.evicted.store(true, Ordering::Release);
+                })
                 .build(),
         }
     }
@@ -187,6 +234,17 @@ impl Table {
     /// The slot of `key`, made when absent.
     pub fn slot(&self, key: Key, quota: Quota) -> Arc<Slot> {
         self.cache.get_with(key, || Arc::new(Slot::new(quota)))
+    }
+
+    /// The slot of `key` for a caller that keeps it in `held`.
+    pub fn held_slot(&self, key: Key, quota: Quota, held: &HeldSlot, now: u64) -> Arc<Slot> {
+        let mut held = held.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = held.as_ref().filter(|s| s.outlives(quota, now)) {
+            return slot.clone();
+        }
+        let slot = self.slot(key, quota);
+        *held = Some(slot.clone());
+        slot
     }
 
     pub fn entry_count(&self) -> u64 {
@@ -239,6 +297,37 @@ mod tests {
         let used = Slot::new(fast);
         assert!(used.decide_locally(fast, t0).allowed);
         assert!(used.keep(t0) < Duration::from_millis(1_100));
+    }
+
+    /// A held slot is used without the table while the table's entry is
+    /// sure to outlive the request, read again from the table otherwise,
+    /// and replaced once the table dropped it.
+    #[test]
+    fn held_slots() {
+        let table = Table::default();
+        let quota = Quota::new(1_500, 60);
+        let key = Key::of("credential", &["key_1"]);
+        let held = HeldSlot::default();
+        let t0 = now();
+        let first = table.held_slot(key, quota, &held, t0);
+        assert!(first.decide_locally(quota, t0).allowed);
+        // Well within the entry's life: the same slot, state and all.
+        let again = table.held_slot(key, quota, &held, t0 + 100_000_000);
+        assert!(Arc::ptr_eq(&first, &again));
+        // Past half the grace the table is read again: its entry (the
+        // same slot) gets a later expiry.
+        let late = t0 + 700_000_000;
+        let expires = first.expires_at.load(Ordering::Acquire);
+        let read = table.held_slot(key, quota, &held, late);
+        assert!(Arc::ptr_eq(&first, &read));
+        assert!(first.expires_at.load(Ordering::Acquire) > expires);
+        // Dropped by the table: the next request takes the table's slot.
+        table.cache.invalidate(&key);
+        table.cache.run_pending_tasks();
+        assert!(first.evicted.load(Ordering::Acquire));
+        let fresh = table.held_slot(key, quota, &held, late);
+        assert!(!Arc::ptr_eq(&first, &fresh));
+        assert!(Arc::ptr_eq(&fresh, &table.slot(key, quota)));
     }
 
     /// The table never holds more than its capacity.
