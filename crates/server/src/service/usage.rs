@@ -53,8 +53,12 @@ impl UsageRecorder {
         }
         if let Err(err) = store.touch_credentials(&batch).await {
             tracing::warn!(error = %err, count = batch.len(), "could not write last_used_at; will retry");
+            // Put back without waking the flusher: a failing database is
+            // tried again at the next tick, not at once in a loop.
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             for (id, at) in batch {
-                self.record(&id, at);
+                let t = pending.entry(id).or_insert(at);
+                *t = (*t).max(at);
             }
         }
     }
