@@ -42,7 +42,10 @@ use crate::config::Config;
 /// How long shutdown waits for in-flight requests.
 const DRAIN: Duration = Duration::from_secs(10);
 /// Connections past the cap being given room or refused at once, at
-/// most; beyond, connections are closed without an answer.
+/// most; beyond, the accept loop waits for one of them to be done (each
+/// is within `ROOM_WAIT` and `REFUSAL_WRITE`), and the kernel's backlog
+/// holds new connections meanwhile, so a burst of reconnects at the cap
+/// delays a normal client instead of closing its connection unanswered.
 const MAX_PENDING: usize = 256;
 /// How long a connection past the cap waits for the room it made.
 const ROOM_WAIT: Duration = Duration::from_secs(1);
@@ -107,9 +110,15 @@ pub async fn serve(
             open: open.clone(),
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            let Ok(permit) = pending.clone().try_acquire_owned() else {
-                metrics::counter!("gatehouse_connections_refused_total").increment(1);
-                continue;
+            let permit = match pending.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => tokio::select! {
+                    permit = pending.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => continue,
+                    },
+                    () = &mut shutdown => break,
+                },
             };
             let slots = slots.clone();
             tokio::spawn(async move {
