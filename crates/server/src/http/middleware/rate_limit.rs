@@ -90,44 +90,66 @@ pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
     // (integers with itoa: `write!` cost more than the rest of the limiter
     // on this path). Five policies of the longest name and largest numbers
     // fit in 256 bytes, so the writes cannot fail.
-    let mut digits = itoa::Buffer::new();
     let mut buf = [0u8; 256];
     let mut out = Cursor::new(&mut buf[..]);
-    let mut ok = true;
-    for (i, c) in shown.enumerate() {
-        let sep: &[u8] = if i > 0 { b", \"" } else { b"\"" };
-        ok &= out.write_all(sep).is_ok()
-            && out.write_all(c.policy.name().as_bytes()).is_ok()
-            && out.write_all(b"\";q=").is_ok()
-            && out
-                .write_all(digits.format(c.rule.limit).as_bytes())
-                .is_ok()
-            && out.write_all(b";w=").is_ok()
-            && out
-                .write_all(digits.format(c.rule.window_seconds).as_bytes())
-                .is_ok();
-    }
-    let end = out.position() as usize;
-    if let (true, Ok(v)) = (ok, HeaderValue::from_bytes(&buf[..end])) {
-        headers.insert(RATELIMIT_POLICY, v);
-    }
+    let written = shown.enumerate().try_for_each(|(i, c)| {
+        if i > 0 {
+            out.write_all(b", ")?;
+        }
+        write_item(
+            &mut out,
+            c.policy.name(),
+            ("q", c.rule.limit.into()),
+            ("w", c.rule.window_seconds.into()),
+        )
+    });
+    insert_written(headers, RATELIMIT_POLICY, written, out);
     let mut out = Cursor::new(&mut buf[..]);
-    let ok = out.write_all(b"\"").is_ok()
-        && out.write_all(closest.policy.name().as_bytes()).is_ok()
-        && out.write_all(b"\";r=").is_ok()
-        && out
-            .write_all(digits.format(closest.remaining).as_bytes())
-            .is_ok()
-        && out.write_all(b";t=").is_ok()
-        && out
-            .write_all(digits.format(closest.reset_seconds).as_bytes())
-            .is_ok();
-    let end = out.position() as usize;
-    if let (true, Ok(v)) = (ok, HeaderValue::from_bytes(&buf[..end])) {
-        headers.insert(RATELIMIT, v);
-    }
+    let written = write_item(
+        &mut out,
+        closest.policy.name(),
+        ("r", closest.remaining.into()),
+        ("t", closest.reset_seconds),
+    );
+    insert_written(headers, RATELIMIT, written, out);
     if let Some(retry_after) = charges.iter().filter_map(|c| c.retry_after).max() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    }
+}
+
+/// One item of a rate-limit header: `"name";a=1;b=2`.
+fn write_item(
+    out: &mut Cursor<&mut [u8]>,
+    name: &str,
+    (a, first): (&str, u64),
+    (b, second): (&str, u64),
+) -> std::io::Result<()> {
+    let mut digits = itoa::Buffer::new();
+    out.write_all(b"\"")?;
+    out.write_all(name.as_bytes())?;
+    out.write_all(b"\";")?;
+    out.write_all(a.as_bytes())?;
+    out.write_all(b"=")?;
+    out.write_all(digits.format(first).as_bytes())?;
+    out.write_all(b";")?;
+    out.write_all(b.as_bytes())?;
+    out.write_all(b"=")?;
+    out.write_all(digits.format(second).as_bytes())
+}
+
+/// Sets `name` to what `out` holds, when it was all written.
+fn insert_written(
+    headers: &mut HeaderMap,
+    name: HeaderName,
+    written: std::io::Result<()>,
+    out: Cursor<&mut [u8]>,
+) {
+    let end = usize::try_from(out.position()).unwrap_or(usize::MAX);
+    let buf = out.into_inner();
+    if let (Ok(()), Some(bytes)) = (written, buf.get(..end)) {
+        if let Ok(v) = HeaderValue::from_bytes(bytes) {
+            headers.insert(name, v);
+        }
     }
 }
 
