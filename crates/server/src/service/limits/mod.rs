@@ -253,13 +253,14 @@ impl Limiter {
     }
 
     async fn decide(&self, key: Key, quota: Quota, held: Option<&HeldSlot>) -> Outcome {
+        let now = table::now();
         let slot = match held {
-            Some(held) => self.table.held_slot(key, quota, held, table::now()),
+            Some(held) => self.table.held_slot(key, quota, held, now),
             None => self.table.slot(key, quota),
         };
         match &self.shared {
             Some(shared) if shared.connected() => shared.decide(key, &slot, quota).await,
-            _ => slot.decide_locally(quota, table::now()),
+            _ => slot.decide_locally(quota, now),
         }
     }
 
