@@ -221,6 +221,16 @@ async fn no_secrets_in_logs(backend: Backend) {
     }
 }
 
+/// The stored access key `id`, as the database holds it now.
+async fn stored_key(s: &TestServer, id: &str) -> gatehouse_store::credentials::CredentialRecord {
+    s.state
+        .store()
+        .credential(gatehouse_core::TokenKind::AccessKey, id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 /// Using a key writes nothing until the batch flush, which then records it.
 async fn last_used_at_is_batched(backend: Backend) {
     let s = TestServer::start(backend).await;
@@ -228,26 +238,14 @@ async fn last_used_at_is_batched(backend: Backend) {
     for _ in 0..5 {
         assert_eq!(s.get("/v1/tokens/me", &key).await.status, StatusCode::OK);
     }
-    let stored = s
-        .state
-        .store()
-        .credential(gatehouse_core::TokenKind::AccessKey, &id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_key(&s, &id).await;
     assert_eq!(stored.credential.last_used_at, None, "no write per request");
     // The API already shows this node's pending use.
     let shown = s.get(&format!("/v1/access-keys/{id}"), s.key()).await;
     assert!(shown.body["data"]["last_used_at"].is_string());
 
     s.state.usage().flush(s.state.store()).await;
-    let stored = s
-        .state
-        .store()
-        .credential(gatehouse_core::TokenKind::AccessKey, &id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_key(&s, &id).await;
     let used = stored.credential.last_used_at.expect("flushed");
     assert!((gatehouse_core::time::now_ms() - used).abs() < 60_000);
 }
@@ -268,13 +266,7 @@ async fn a_full_batch_is_written_early(backend: Backend) {
     }
     let mut stored = None;
     for _ in 0..100 {
-        let c = s
-            .state
-            .store()
-            .credential(gatehouse_core::TokenKind::AccessKey, &id)
-            .await
-            .unwrap()
-            .unwrap();
+        let c = stored_key(&s, &id).await;
         if c.credential.last_used_at.is_some() {
             stored = Some(c);
             break;
