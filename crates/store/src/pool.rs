@@ -74,6 +74,11 @@ impl Store {
                 .pragma("cache_size", "-1024");
             let pool = SqlitePoolOptions::new()
                 .max_connections(SQLITE_CONNECTIONS)
+                // By default the pool pings an idle connection before
+                // handing it out: with SQLite that is a round trip to the
+                // connection's worker thread before every query, to check
+                // a local file that cannot go away underneath it.
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
