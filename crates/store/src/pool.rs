@@ -40,8 +40,17 @@ pub struct Store {
     pub(crate) batcher: Arc<Batcher>,
 }
 
-/// The SQLite pool's connections (each a thread and a page cache).
-const SQLITE_CONNECTIONS: u32 = 8;
+/// The SQLite pool's connections: each is a thread with its own page
+/// cache and allocator arena (about 3 MiB under load), and SQLite has one
+/// writer at a time, so more connections than the cores that can run them
+/// add memory and thread switches, not throughput. Two per core the
+/// process may run on, from 2 to 8.
+fn sqlite_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    u32::try_from(cores.saturating_mul(2))
+        .unwrap_or(u32::MAX)
+        .clamp(2, 8)
+}
 
 impl Store {
     /// Opens `database_url` (`sqlite://…` or `postgres://…`) and runs the
@@ -68,12 +77,12 @@ impl Store {
                 .busy_timeout(Duration::from_secs(5))
                 // Each connection keeps its own page cache (SQLite's
                 // default is 2 MiB): 1 MiB each bounds the pool's share of
-                // the server's memory at 8 MiB; a page beyond it is a read
+                // the server's memory at 8 MiB at most; a page beyond it is a read
                 // from the OS page cache (docs/decisions.md, "Caches and
                 // performance").
                 .pragma("cache_size", "-1024");
             let pool = SqlitePoolOptions::new()
-                .max_connections(SQLITE_CONNECTIONS)
+                .max_connections(sqlite_connections())
                 // By default the pool pings an idle connection before
                 // handing it out: with SQLite that is a round trip to the
                 // connection's worker thread before every query, to check
