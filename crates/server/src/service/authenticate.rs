@@ -103,7 +103,9 @@ pub async fn credential(svc: &Services, bearer: &str) -> ApiResult<Arc<Principal
 
 /// Verifies a connect token: signature and claims, that its app still
 /// exists in its environment, and that neither the token nor its user's
-/// tokens were revoked.
+/// tokens were revoked. A token verified recently is answered from memory;
+/// anything else not shaped like a JWT is 401 `malformed` before any
+/// signature is checked.
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn connect_token(svc: &Services, token: &str) -> ApiResult<Arc<ConnectPrincipal>> {
     let hash = sha256(token);
@@ -114,6 +116,11 @@ pub async fn connect_token(svc: &Services, token: &str) -> ApiResult<Arc<Connect
         }
         svc.connect_token_cache().invalidate(&hash);
         return Err(ApiError::Unauthorized("expired"));
+    }
+    // Only a token found in the cache skips this walk over its bytes: a
+    // cached one passed it when it was verified.
+    if !looks_like_jwt(token) {
+        return Err(ApiError::Unauthorized("malformed"));
     }
     let claims = svc
         .signing()
@@ -156,6 +163,7 @@ pub async fn connect_token(svc: &Services, token: &str) -> ApiResult<Arc<Connect
         limit_key: std::sync::OnceLock::new(),
         limit_slot: Default::default(),
         environment_limit_key: std::sync::OnceLock::new(),
+        environment_limit_slot: Default::default(),
     });
     svc.connect_token_cache().insert(hash, principal.clone());
     Ok(principal)

@@ -81,6 +81,8 @@ pub struct Memo {
     pub limit_slot: HeldSlot,
     /// Its environment's `environment` key, for an environment's key.
     pub environment_limit_key: OnceLock<[u8; 16]>,
+    /// That key's slot in the limiter's table.
+    pub environment_limit_slot: HeldSlot,
     /// The introspection JSON before and after the `last_used_at` value.
     pub introspection: OnceLock<Option<(Arc<str>, Arc<str>)>>,
 }
@@ -269,6 +271,8 @@ pub struct ConnectPrincipal {
     pub limit_slot: HeldSlot,
     /// The app's environment's `environment` key, derived once.
     pub environment_limit_key: OnceLock<[u8; 16]>,
+    /// That key's slot in the limiter's table.
+    pub environment_limit_slot: HeldSlot,
 }
 
 impl ConnectPrincipal {

@@ -50,7 +50,8 @@ pub async fn caller(svc: &Services, meter: &Meter, p: &Principal) -> ApiResult<(
         .get_or_init(|| Key::of(Policy::Credential.name(), &[&p.id]).0);
     credential(svc, meter, *key, &p.memo.limit_slot).await?;
     if let Some(env) = p.reach.environment_id.as_deref() {
-        environment(svc, meter, env, Some(&p.memo.environment_limit_key)).await?;
+        let memo = (&p.memo.environment_limit_key, &p.memo.environment_limit_slot);
+        environment(svc, meter, env, Some(memo)).await?;
     }
     Ok(())
 }
@@ -72,13 +73,8 @@ pub async fn connect_caller(svc: &Services, meter: &Meter, c: &ConnectPrincipal)
         .0
     });
     credential(svc, meter, *key, &c.limit_slot).await?;
-    environment(
-        svc,
-        meter,
-        &claims.environment_id,
-        Some(&c.environment_limit_key),
-    )
-    .await
+    let memo = (&c.environment_limit_key, &c.environment_limit_slot);
+    environment(svc, meter, &claims.environment_id, Some(memo)).await
 }
 
 /// Charges the `credential` policy to a caller's kept key and slot.
@@ -105,22 +101,23 @@ pub async fn app(svc: &Services, meter: &Meter, app: &App) -> ApiResult<()> {
     environment(svc, meter, &app.environment_id, None).await
 }
 
-/// `memo` keeps the environment's key for a caller that is cached.
+/// `memo` keeps the environment's key and slot for a caller that is
+/// cached.
 async fn environment(
     svc: &Services,
     meter: &Meter,
     environment_id: &str,
-    memo: Option<&OnceLock<[u8; 16]>>,
+    memo: Option<(&OnceLock<[u8; 16]>, &HeldSlot)>,
 ) -> ApiResult<()> {
     let limits = svc.limits();
     let rule = limits.rule(Policy::Environment, Some(environment_id));
     let derive = || Key::of(Policy::Environment.name(), &[environment_id]).0;
-    let key = match memo {
-        Some(memo) => *memo.get_or_init(derive),
-        None => derive(),
+    let (key, held) = match memo {
+        Some((key, held)) => (*key.get_or_init(derive), Some(held)),
+        None => (derive(), None),
     };
     limits
-        .charge_key(meter, Policy::Environment, rule, Key(key), None)
+        .charge_key(meter, Policy::Environment, rule, Key(key), held)
         .await
 }
 
