@@ -229,11 +229,16 @@ impl App {
             let state = state.clone();
             tokio::spawn(async move {
                 // Picks up `gatehouse keys rotate` run elsewhere, so this node
-                // signs with the newest key and publishes every live one.
+                // signs with the newest key and publishes every live one: at
+                // once when the rotation is announced (PostgreSQL), and in
+                // any case every `SIGNING_KEY_RELOAD`.
                 let mut tick = tokio::time::interval(SIGNING_KEY_RELOAD);
                 tick.tick().await;
                 loop {
-                    tick.tick().await;
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        () = state.signing().rotated() => {}
+                    }
                     if let Err(err) = state.signing().reload(state.store(), state.keyring()).await {
                         tracing::warn!(error = %err, "could not reload signing keys");
                     }

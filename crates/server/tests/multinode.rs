@@ -1,7 +1,8 @@
-//! Several nodes on one PostgreSQL: a revocation, or a change to an end
-//! user's connections, made on one node reaches every other node within a
-//! second (LISTEN/NOTIFY), although their caches would otherwise keep the
-//! old state for a minute.
+//! Several nodes on one PostgreSQL: a revocation, a change to an end
+//! user's connections or a signing-key rotation made on one node (or by
+//! `gatehouse keys rotate`) reaches every other node within a second
+//! (LISTEN/NOTIFY), although their caches would otherwise keep the old state
+//! for a minute, and their keys until their next periodic reload.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -9,7 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Backend, TestData, TestServer};
-use reqwest::StatusCode;
+use gatehouse::crypto::SigningKeys;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 /// Node B serves a key from its cache; node A revokes it; B refuses it
@@ -158,6 +160,48 @@ async fn connection_changes_reach_other_nodes() {
         "pending",
         "the deletion reached node B within 1 s"
     );
+    b.stop().await;
+    a.stop().await;
+}
+
+/// `gatehouse keys rotate` (the same library call) on a running cluster:
+/// every node signs with the new key and publishes it within a second,
+/// instead of at its next periodic reload, so a token minted by one node
+/// right after a rotation verifies on every other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_reaches_running_nodes() {
+    let data = TestData::new(Backend::Postgres).await;
+    let a = TestServer::start_with(data.clone(), |_| {}).await;
+    let b = TestServer::start_with(data.clone(), |_| {}).await;
+    let before = b.state.signing().active_kid();
+    assert_eq!(a.state.signing().active_kid(), before);
+
+    let kid = SigningKeys::rotate(a.state.store(), a.state.keyring())
+        .await
+        .unwrap();
+    assert_ne!(kid, before);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline
+        && [&a, &b]
+            .iter()
+            .any(|node| node.state.signing().active_kid() != kid)
+    {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    for node in [&a, &b] {
+        assert_eq!(node.state.signing().active_kid(), kid, "within 1 s");
+        let jwks = node
+            .call(Method::GET, "/.well-known/jwks.json", None, None)
+            .await
+            .body;
+        let kids: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, [kid.as_str(), before.as_str()], "newest first");
+    }
     b.stop().await;
     a.stop().await;
 }

@@ -37,6 +37,9 @@ use super::{
 const PUBLISHED_AFTER_RETIREMENT_MS: i64 = (MAX_TOKEN_TTL_SECS + LEEWAY_SECS as i64) * 1000;
 /// On-demand reloads (unknown kid) happen at most this often.
 const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// What `gatehouse keys rotate` announces to running nodes (PostgreSQL
+/// `NOTIFY` on the invalidation channel).
+pub const KEYS_ANNOUNCEMENT: &str = "keys";
 
 /// The key that signs: parsed once, used for every token.
 struct Signer {
@@ -73,6 +76,8 @@ struct Shared {
     set: RwLock<Arc<KeySet>>,
     /// When the last on-demand refresh ran.
     last_refresh: Mutex<Option<Instant>>,
+    /// Woken when another process announced a rotation.
+    rotated: tokio::sync::Notify,
 }
 
 /// The connect-token keys of this deployment. Cheap to clone; `Debug`
@@ -113,6 +118,7 @@ impl SigningKeys {
         Ok(Self(Arc::new(Shared {
             set: RwLock::new(Arc::new(set)),
             last_refresh: Mutex::new(None),
+            rotated: tokio::sync::Notify::new(),
         })))
     }
 
@@ -229,7 +235,22 @@ impl SigningKeys {
             .delete_signing_keys_retired_before(row.created_at - PUBLISHED_AFTER_RETIREMENT_MS)
             .await?;
         tracing::info!(kid = %row.kid, retired, deleted, "rotated the connect-token signing key");
+        // Running nodes on the same PostgreSQL database reload at once
+        // (their periodic reload is the fallback should this be lost).
+        if let Err(err) = store.announce_invalidation(KEYS_ANNOUNCEMENT).await {
+            tracing::warn!(error = %err, "could not announce the rotation to running nodes");
+        }
         Ok(row.kid)
+    }
+
+    /// Another process rotated the keys: wakes [`SigningKeys::rotated`].
+    pub fn announce_rotated(&self) {
+        self.0.rotated.notify_one();
+    }
+
+    /// Waits until another process announces a rotation.
+    pub async fn rotated(&self) {
+        self.0.rotated.notified().await;
     }
 
     fn snapshot(&self) -> Arc<KeySet> {

@@ -40,7 +40,7 @@ use gatehouse_store::{notify::Invalidation, Store};
 use crate::{
     catalog::Catalog,
     config::Config,
-    crypto::{Keyring, SigningKeys},
+    crypto::{signing_keys::KEYS_ANNOUNCEMENT, Keyring, SigningKeys},
 };
 
 /// Cheap to clone: one `Arc` around everything the use cases share.
@@ -228,6 +228,7 @@ impl Services {
                 }
                 "connect" => self.connect_token_cache().invalidate_all(),
                 "limits" => self.limits().overrides_changed(),
+                KEYS_ANNOUNCEMENT => self.signing().announce_rotated(),
                 conn if conn.starts_with("conn ") => {
                     if let Some((env, user)) = conn["conn ".len()..].split_once(' ') {
                         self.store().forget_connections(env, user);
@@ -245,6 +246,7 @@ impl Services {
                 self.host_cache().invalidate_all();
                 self.connect_token_cache().invalidate_all();
                 self.limits().overrides_changed();
+                self.signing().announce_rotated();
             }
         }
     }
