@@ -85,6 +85,9 @@ pub struct Memo {
     pub environment_limit_slot: HeldSlot,
     /// The introspection JSON before and after the `last_used_at` value.
     pub introspection: OnceLock<Option<(Arc<str>, Arc<str>)>>,
+    /// Set by the first `GET /v1/tokens/me`: the template is made by the
+    /// second.
+    pub introspected: OnceLock<()>,
 }
 
 impl Principal {

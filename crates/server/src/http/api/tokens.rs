@@ -37,12 +37,20 @@ pub async fn me(State(svc): State<Services>, Auth(p): Auth) -> ApiResult<Respons
     };
     let kind = p.kind.as_str();
     let now = now_ms();
-    // The body is made once per cached credential, and only the
-    // `last_used_at` value is written per request.
-    let template = p
-        .memo
-        .introspection
-        .get_or_init(|| TokenIntrospection::template(kind, record, now));
+    // From its second request on, the body is made once per cached
+    // credential, and only the `last_used_at` value is written per
+    // request. The first is serialised whole: a key seen once (most of
+    // them, when more keys are in use than the cache holds) keeps no
+    // template.
+    let template = match p.memo.introspection.get() {
+        Some(template) => template.as_ref(),
+        None if p.memo.introspected.set(()).is_ok() => None,
+        None => p
+            .memo
+            .introspection
+            .get_or_init(|| TokenIntrospection::template(kind, record, now))
+            .as_ref(),
+    };
     let last_used = CredentialView::last_used(record, svc.usage().pending(&record.credential.id));
     if let (Some((before, after)), Some(at)) = (template, last_used) {
         let at = format_ms(at);

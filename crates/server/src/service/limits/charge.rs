@@ -50,7 +50,10 @@ pub async fn caller(svc: &Services, meter: &Meter, p: &Principal) -> ApiResult<(
         .get_or_init(|| Key::of(Policy::Credential.name(), &[&p.id]).0);
     credential(svc, meter, *key, &p.memo.limit_slot).await?;
     if let Some(env) = p.reach.environment_id.as_deref() {
-        let memo = (&p.memo.environment_limit_key, &p.memo.environment_limit_slot);
+        let memo = (
+            &p.memo.environment_limit_key,
+            &p.memo.environment_limit_slot,
+        );
         environment(svc, meter, env, Some(memo)).await?;
     }
     Ok(())
