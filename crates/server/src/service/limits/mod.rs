@@ -168,9 +168,13 @@ impl Limiter {
             Some(url) if rules.enabled => Some(shared::Shared::new(url)?),
             _ => None,
         };
+        let grace = match shared {
+            Some(_) => table::SHARED_GRACE,
+            None => table::LOCAL_GRACE,
+        };
         Ok(Self {
             rules,
-            table: table::Table::default(),
+            table: table::Table::new(grace),
             overrides: overrides::Overrides::default(),
             shared,
         })

@@ -110,19 +110,19 @@ impl Slot {
     }
 
     /// How long to keep the key from `now`: until its TAT has passed
-    /// after one more admission, plus [`GRACE`].
-    fn keep(&self, now: u64) -> Duration {
+    /// after one more admission, plus `grace`.
+    fn keep(&self, now: u64, grace: u64) -> Duration {
         let s = self.lock();
-        let keep = keep_for(s.quota, s.tat, now);
+        let keep = keep_for(s.quota, s.tat, now, grace);
         self.expires_at
             .store(now.saturating_add(keep), Ordering::Release);
         Duration::from_nanos(keep)
     }
 
     /// Whether the table's entry is sure to outlive a request decided at
-    /// `now`: still held, and expiring at least half of [`GRACE`] after
+    /// `now`: still held, and expiring at least half of `grace` after
     /// the TAT that request may leave.
-    fn outlives(&self, quota: Quota, now: u64) -> bool {
+    fn outlives(&self, quota: Quota, now: u64, grace: u64) -> bool {
         if self.evicted.load(Ordering::Acquire) {
             return false;
         }
@@ -130,7 +130,7 @@ impl Slot {
         let needed = tat
             .max(now)
             .saturating_add(quota.period())
-            .saturating_add(GRACE / 2);
+            .saturating_add(grace / 2);
         self.expires_at.load(Ordering::Acquire) >= needed
     }
 
@@ -150,26 +150,34 @@ impl Slot {
     }
 }
 
-/// What a key is kept for past its TAT: the shared limits flush what a
-/// node admitted every 25 ms, and a key waiting for that stays.
-const GRACE: u64 = NANOS_PER_SEC;
+/// What a key is kept for past its TAT with shared limits: they flush
+/// what a node admitted every 25 ms, and a key waiting for that stays, and
+/// a key Redis refused is read again once its view is a second old.
+pub(super) const SHARED_GRACE: u64 = NANOS_PER_SEC;
+/// What a key is kept for past its TAT on a node deciding alone: only
+/// for the held slots' margin (they read the table again every half of
+/// it), since a key whose TAT has passed is a whole quota either way.
+pub(super) const LOCAL_GRACE: u64 = NANOS_PER_SEC / 4;
 
 /// How long from `now` a key with `tat` is kept: a request read now may
 /// push its TAT one emission interval further, so the key lives until that
-/// TAT has passed, plus [`GRACE`]. A key with nothing outstanding goes
-/// about a second after its last request, one that is being limited stays
-/// for as long as its quota is not whole.
-fn keep_for(quota: Quota, tat: u64, now: u64) -> u64 {
+/// TAT has passed, plus `grace`. A key with nothing outstanding goes
+/// `grace` after its last request, one that is being limited stays for as
+/// long as its quota is not whole.
+fn keep_for(quota: Quota, tat: u64, now: u64, grace: u64) -> u64 {
     tat.saturating_sub(now)
         .saturating_add(quota.period())
-        .saturating_add(GRACE)
+        .saturating_add(grace)
 }
 
-struct KeepFor;
+/// The table's expiry: [`keep_for`] at each read.
+struct KeepFor {
+    grace: u64,
+}
 
 impl Expiry<Key, Arc<Slot>> for KeepFor {
     fn expire_after_create(&self, _: &Key, slot: &Arc<Slot>, _: Instant) -> Option<Duration> {
-        Some(slot.keep(now()))
+        Some(slot.keep(now(), self.grace))
     }
 
     fn expire_after_read(
@@ -180,7 +188,7 @@ impl Expiry<Key, Arc<Slot>> for KeepFor {
         _: Option<Duration>,
         _: Instant,
     ) -> Option<Duration> {
-        Some(slot.keep(now()))
+        Some(slot.keep(now(), self.grace))
     }
 
     fn expire_after_update(
@@ -190,7 +198,7 @@ impl Expiry<Key, Arc<Slot>> for KeepFor {
         _: Instant,
         _: Option<Duration>,
     ) -> Option<Duration> {
-        Some(slot.keep(now()))
+        Some(slot.keep(now(), self.grace))
     }
 }
 
@@ -213,24 +221,26 @@ impl Clone for HeldSlot {
 /// Every key this node limits.
 pub(super) struct Table {
     cache: Cache<Key, Arc<Slot>>,
+    /// What a key is kept for past its TAT ([`SHARED_GRACE`] or
+    /// [`LOCAL_GRACE`]).
+    grace: u64,
 }
 
-impl Default for Table {
-    fn default() -> Self {
+impl Table {
+    pub fn new(grace: u64) -> Self {
         Self {
             cache: Cache::builder()
                 .max_capacity(CAPACITY)
                 .eviction_policy(EvictionPolicy::tiny_lfu())
-                .expire_after(KeepFor)
+                .expire_after(KeepFor { grace })
                 .eviction_listener(|_, slot: Arc<Slot>, _| {
                     slot.evicted.store(true, Ordering::Release);
                 })
                 .build(),
+            grace,
         }
     }
-}
 
-impl Table {
     /// The slot of `key`, made when absent.
     pub fn slot(&self, key: Key, quota: Quota) -> Arc<Slot> {
         self.cache.get_with(key, || Arc::new(Slot::new(quota)))
@@ -239,7 +249,7 @@ impl Table {
     /// The slot of `key` for a caller that keeps it in `held`.
     pub fn held_slot(&self, key: Key, quota: Quota, held: &HeldSlot, now: u64) -> Arc<Slot> {
         let mut held = held.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = held.as_ref().filter(|s| s.outlives(quota, now)) {
+        if let Some(slot) = held.as_ref().filter(|s| s.outlives(quota, now, self.grace)) {
             return slot.clone();
         }
         let slot = self.slot(key, quota);
@@ -266,37 +276,44 @@ mod tests {
     }
 
     /// A key is kept until its quota is whole again, however long its
-    /// window: a key used once about a second, a limited one as long as
-    /// it has anything outstanding.
+    /// window, plus the grace: a key used once about a second (shared
+    /// limits) or a quarter of one (alone), a limited one as long as it
+    /// has anything outstanding.
     #[test]
     fn kept_until_whole() {
-        let quota = Quota::new(2, 60);
-        let slot = Slot::new(quota);
-        let t0 = now() + 5 * NANOS_PER_SEC;
-        assert_eq!(slot.keep(t0), Duration::from_nanos(quota.period() + GRACE));
-        assert!(slot.decide_locally(quota, t0).allowed);
-        // One admission: 30 s outstanding, plus one more a read may add.
-        assert_eq!(
-            slot.keep(t0),
-            Duration::from_nanos(2 * quota.period() + GRACE)
-        );
-        assert!(slot.decide_locally(quota, t0).allowed);
-        assert!(!slot.decide_locally(quota, t0).allowed);
-        assert_eq!(
-            slot.keep(t0),
-            Duration::from_nanos(3 * quota.period() + GRACE)
-        );
-        // Once the TAT has passed, only the grace and one interval remain.
-        let later = t0 + 2 * quota.period() + 1;
-        assert_eq!(
-            slot.keep(later),
-            Duration::from_nanos(quota.period() + GRACE)
-        );
-        // A key of a fast quota is not kept for its window.
-        let fast = Quota::new(1_500, 60);
-        let used = Slot::new(fast);
-        assert!(used.decide_locally(fast, t0).allowed);
-        assert!(used.keep(t0) < Duration::from_millis(1_100));
+        for grace in [SHARED_GRACE, LOCAL_GRACE] {
+            let quota = Quota::new(2, 60);
+            let slot = Slot::new(quota);
+            let t0 = now() + 5 * NANOS_PER_SEC;
+            let keep = |slot: &Slot, at| slot.keep(at, grace);
+            assert_eq!(
+                keep(&slot, t0),
+                Duration::from_nanos(quota.period() + grace)
+            );
+            assert!(slot.decide_locally(quota, t0).allowed);
+            // One admission: 30 s outstanding, plus one more a read may add.
+            assert_eq!(
+                keep(&slot, t0),
+                Duration::from_nanos(2 * quota.period() + grace)
+            );
+            assert!(slot.decide_locally(quota, t0).allowed);
+            assert!(!slot.decide_locally(quota, t0).allowed);
+            assert_eq!(
+                keep(&slot, t0),
+                Duration::from_nanos(3 * quota.period() + grace)
+            );
+            // Once the TAT has passed, only the grace and one interval remain.
+            let later = t0 + 2 * quota.period() + 1;
+            assert_eq!(
+                keep(&slot, later),
+                Duration::from_nanos(quota.period() + grace)
+            );
+            // A key of a fast quota is not kept for its window.
+            let fast = Quota::new(1_500, 60);
+            let used = Slot::new(fast);
+            assert!(used.decide_locally(fast, t0).allowed);
+            assert!(keep(&used, t0) < Duration::from_nanos(grace) + Duration::from_millis(100));
+        }
     }
 
     /// A held slot is used without the table while the table's entry is
@@ -304,7 +321,7 @@ mod tests {
     /// and replaced once the table dropped it.
     #[test]
     fn held_slots() {
-        let table = Table::default();
+        let table = Table::new(SHARED_GRACE);
         let quota = Quota::new(1_500, 60);
         let key = Key::of("credential", &["key_1"]);
         let held = HeldSlot::default();
@@ -333,7 +350,7 @@ mod tests {
     /// The table never holds more than its capacity.
     #[test]
     fn bounded() {
-        let table = Table::default();
+        let table = Table::new(SHARED_GRACE);
         let quota = Quota::new(10, 60);
         for i in 0..(CAPACITY + 5_000) {
             let key = Key::of("ip", &[&i.to_string()]);
