@@ -76,11 +76,12 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(5))
                 // Each connection keeps its own page cache (SQLite's
-                // default is 2 MiB): 1 MiB each bounds the pool's share of
-                // the server's memory at 8 MiB at most; a page beyond it is a read
-                // from the OS page cache (docs/decisions.md, "Caches and
-                // performance").
-                .pragma("cache_size", "-1024");
+                // default is 2 MiB): 512 KiB each holds the upper levels of
+                // the indexes read per request, and bounds the pool's share
+                // of the server's memory at 4 MiB at most; a page beyond it
+                // is a read from the OS page cache (docs/decisions.md,
+                // "Caches and performance").
+                .pragma("cache_size", "-512");
             let pool = SqlitePoolOptions::new()
                 .max_connections(sqlite_connections())
                 // By default the pool pings an idle connection before
