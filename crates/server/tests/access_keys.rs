@@ -16,6 +16,7 @@ on_both_backends!(
     revocation_takes_effect_on_next_request,
     personal_access_tokens,
     expired_key_is_rejected,
+    introspection_shows_this_use,
 );
 
 /// The bootstrap key and PAT both work and say what they are.
@@ -307,4 +308,38 @@ async fn expired_key_is_rejected(backend: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
     let r = s.get("/v1/tokens/me", &token).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+/// `GET /v1/tokens/me` shows the request itself as the key's last use,
+/// the same body however it is made (whole at a cached key's first
+/// request, from its template after that, reused within a second), and a
+/// later second once one has passed.
+async fn introspection_shows_this_use(backend: Backend) {
+    use gatehouse_core::time::{now_ms, parse_rfc3339};
+    let s = TestServer::start(backend).await;
+    let (_, key) = s.create_key(s.key(), json!({"name": "seen"})).await;
+    let mut bodies = Vec::new();
+    for _ in 0..4 {
+        let before = now_ms().div_euclid(1000) * 1000;
+        let me = s.get("/v1/tokens/me", &key).await;
+        let after = now_ms();
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+        let used = parse_rfc3339(me.body["data"]["last_used_at"].as_str().unwrap()).unwrap();
+        assert!(
+            (before..=after).contains(&used),
+            "{before} <= {used} <= {after}"
+        );
+        bodies.push((used, me.body));
+    }
+    let (first, body) = &bodies[0];
+    for (used, other) in &bodies[1..] {
+        let mut other = other.clone();
+        other["data"]["last_used_at"] = body["data"]["last_used_at"].clone();
+        assert_eq!(&other, body, "the same body but for last_used_at");
+        assert!(used >= first);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let later = s.get("/v1/tokens/me", &key).await;
+    let used = parse_rfc3339(later.body["data"]["last_used_at"].as_str().unwrap()).unwrap();
+    assert!(used >= bodies[3].0 + 1_000, "a second later: {used}");
 }

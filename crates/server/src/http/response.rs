@@ -12,13 +12,13 @@ use utoipa::ToSchema;
 
 /// A JSON body serialised already (from a cached template or rendered
 /// parts), answered 200 as `application/json`.
-pub fn json_text(body: String) -> Response {
+pub fn json_text(body: impl Into<axum::body::Body>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        body,
+        body.into(),
     )
         .into_response()
 }

@@ -4,9 +4,11 @@
 //! caches that spare the database a lookup for callers seen recently.
 
 use std::{
-    sync::{Arc, OnceLock},
+    sync::{Arc, Mutex, OnceLock},
     time::Duration,
 };
+
+use axum::body::Bytes;
 
 use gatehouse_core::{Reach, Role, ScopeSet, TokenKind};
 use gatehouse_store::{apps::App, credentials::CredentialRecord, sessions::SessionRecord};
@@ -88,6 +90,37 @@ pub struct Memo {
     /// Set by the first `GET /v1/tokens/me`: the template is made by the
     /// second.
     pub introspected: OnceLock<()>,
+    /// The last body made from that template, and the second of its
+    /// `last_used_at` (the field is in whole seconds, so every request in
+    /// that second answers the same bytes).
+    pub introspection_body: SecondBody,
+}
+
+/// A response body kept for the second it was made in.
+#[derive(Debug, Default)]
+pub struct SecondBody(Mutex<Option<(i64, Bytes)>>);
+
+impl SecondBody {
+    /// The body kept for `second`, if that is the second it holds.
+    pub fn get(&self, second: i64) -> Option<Bytes> {
+        let held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        held.as_ref()
+            .filter(|(at, _)| *at == second)
+            .map(|(_, body)| body.clone())
+    }
+
+    /// Keeps `body` as the one for `second`.
+    pub fn set(&self, second: i64, body: Bytes) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((second, body));
+    }
+}
+
+impl Clone for SecondBody {
+    fn clone(&self) -> Self {
+        Self(Mutex::new(
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        ))
+    }
 }
 
 impl Principal {
