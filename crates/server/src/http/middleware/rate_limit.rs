@@ -13,7 +13,10 @@
 //! Limited routes are the API (`/v1/…`, the OAuth2 callback included) and
 //! `POST /login`; ops routes, JWKS, pages and assets are not.
 
-use std::io::{Cursor, Write as _};
+use std::{
+    io::{Cursor, Write as _},
+    sync::RwLock,
+};
 
 use axum::{
     extract::{FromRequestParts, MatchedPath, Request, State},
@@ -23,7 +26,8 @@ use axum::{
 };
 
 use crate::{
-    service::limits::{Charge, Meter},
+    config::limits::Rule,
+    service::limits::{Charge, Meter, Policy},
     state::AppState,
 };
 
@@ -91,19 +95,26 @@ pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
     // on this path). Five policies of the longest name and largest numbers
     // fit in 256 bytes, so the writes cannot fail.
     let mut buf = [0u8; 256];
-    let mut out = Cursor::new(&mut buf[..]);
-    let written = shown.enumerate().try_for_each(|(i, c)| {
-        if i > 0 {
-            out.write_all(b", ")?;
+    let rules = PolicyRules::of(shown.clone());
+    if let Some(value) = rules.known() {
+        headers.insert(RATELIMIT_POLICY, value);
+    } else {
+        let mut out = Cursor::new(&mut buf[..]);
+        let written = shown.enumerate().try_for_each(|(i, c)| {
+            if i > 0 {
+                out.write_all(b", ")?;
+            }
+            write_item(
+                &mut out,
+                c.policy.name(),
+                ("q", c.rule.limit.into()),
+                ("w", c.rule.window_seconds.into()),
+            )
+        });
+        if let Some(value) = insert_written(headers, RATELIMIT_POLICY, written, out) {
+            rules.keep(value);
         }
-        write_item(
-            &mut out,
-            c.policy.name(),
-            ("q", c.rule.limit.into()),
-            ("w", c.rule.window_seconds.into()),
-        )
-    });
-    insert_written(headers, RATELIMIT_POLICY, written, out);
+    }
     let mut out = Cursor::new(&mut buf[..]);
     let written = write_item(
         &mut out,
@@ -137,18 +148,63 @@ fn write_item(
     out.write_all(digits.format(second).as_bytes())
 }
 
-/// Sets `name` to what `out` holds, when it was all written.
+/// Sets `name` to what `out` holds, when it was all written; the value set.
 fn insert_written(
     headers: &mut HeaderMap,
     name: HeaderName,
     written: std::io::Result<()>,
     out: Cursor<&mut [u8]>,
-) {
+) -> Option<HeaderValue> {
     let end = usize::try_from(out.position()).unwrap_or(usize::MAX);
     let buf = out.into_inner();
-    if let (Ok(()), Some(bytes)) = (written, buf.get(..end)) {
-        if let Ok(v) = HeaderValue::from_bytes(bytes) {
-            headers.insert(name, v);
+    let (Ok(()), Some(bytes)) = (written, buf.get(..end)) else {
+        return None;
+    };
+    let value = HeaderValue::from_bytes(bytes).ok()?;
+    headers.insert(name, value.clone());
+    Some(value)
+}
+
+/// The policies and rules a `RateLimit-Policy` value says, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PolicyRules {
+    len: usize,
+    items: [Option<(Policy, Rule)>; 5],
+}
+
+/// `RateLimit-Policy` values made already. A deployment says a handful
+/// (its policies, and the environments' own limits), each the same for
+/// every request charged the same rules, so a request copies one instead
+/// of writing and checking its text. Bounded: past [`KNOWN_POLICY_VALUES`]
+/// values are written each time.
+static KNOWN: RwLock<Vec<(PolicyRules, HeaderValue)>> = RwLock::new(Vec::new());
+const KNOWN_POLICY_VALUES: usize = 32;
+
+impl PolicyRules {
+    fn of<'a>(shown: impl Iterator<Item = &'a &'a Charge>) -> Self {
+        let mut rules = Self {
+            len: 0,
+            items: [None; 5],
+        };
+        for (slot, charge) in rules.items.iter_mut().zip(shown) {
+            *slot = Some((charge.policy, charge.rule));
+            rules.len += 1;
+        }
+        rules
+    }
+
+    fn known(&self) -> Option<HeaderValue> {
+        let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+        known
+            .iter()
+            .find(|(rules, _)| rules == self)
+            .map(|(_, value)| value.clone())
+    }
+
+    fn keep(self, value: HeaderValue) {
+        let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
+        if known.len() < KNOWN_POLICY_VALUES && !known.iter().any(|(rules, _)| *rules == self) {
+            known.push((self, value));
         }
     }
 }
