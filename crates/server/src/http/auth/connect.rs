@@ -16,10 +16,7 @@ use gatehouse_store::apps::App;
 use super::{bearer, refused};
 use crate::{
     error::{ApiError, ApiResult},
-    http::{
-        extract::client_ip,
-        middleware::{cors::CorsOrigins, rate_limit::meter_of},
-    },
+    http::{extract::client_ip, middleware::cors::CorsOrigins},
     service::{
         authenticate,
         connect_tokens::AppCaller,
@@ -43,7 +40,7 @@ impl FromRequestParts<AppState> for ConnectAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let meter = meter_of(parts);
+        let meter = Meter::current();
         match connect_caller(parts, state, &meter).await {
             Ok(principal) => {
                 if let Some(CorsOrigins(slot)) = parts.extensions.get::<CorsOrigins>() {
@@ -92,7 +89,7 @@ impl FromRequestParts<AppState> for AppAccess {
             .get::<AppSurface>()
             .map(|a| a.0.clone())
             .ok_or(ApiError::NotFound)?;
-        let meter = meter_of(parts);
+        let meter = Meter::current();
         match app_caller(parts, state, &meter, app).await {
             Ok(caller) => Ok(AppAccess(caller)),
             Err(err) => Err(refused(state, parts, err).await),

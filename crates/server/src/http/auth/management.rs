@@ -13,7 +13,6 @@ use gatehouse_core::Scope;
 use super::{bearer, refused, session};
 use crate::{
     error::{ApiError, ApiResult},
-    http::middleware::rate_limit::meter_of,
     service::{
         authenticate,
         limits::{self, Meter},
@@ -75,7 +74,7 @@ impl FromRequestParts<AppState> for Auth {
             .get::<MatchedPath>()
             .map(|m| m.as_str())
             .unwrap_or("");
-        let meter = meter_of(parts);
+        let meter = Meter::current();
         let principal = match authenticate(parts, state, &meter).await {
             Ok(principal) => principal,
             Err(err) => return Err(refused(state, parts, err).await),

@@ -23,8 +23,8 @@ pub use session::{
 
 use crate::{
     error::{ApiError, ApiResult},
-    http::{extract::client_ip, middleware::rate_limit::meter_of},
-    service::limits,
+    http::extract::client_ip,
+    service::limits::{self, Meter},
     state::AppState,
 };
 
@@ -37,7 +37,7 @@ pub async fn refused(state: &AppState, parts: &Parts, err: ApiError) -> ApiError
         return err;
     }
     let ip = client_ip(parts, state.config());
-    match limits::anonymous(state, &meter_of(parts), ip.as_deref()).await {
+    match limits::anonymous(state, &Meter::current(), ip.as_deref()).await {
         Err(limited) => limited,
         Ok(()) => err,
     }

@@ -42,7 +42,7 @@ pub fn is_limited(method: &Method, route: &str) -> bool {
 /// Gives each limited request a meter and writes its headers.
 pub async fn rate_limit_headers(
     State(state): State<AppState>,
-    mut req: Request,
+    req: Request,
     next: Next,
 ) -> Response {
     let limited = state.limits().enabled()
@@ -53,11 +53,10 @@ pub async fn rate_limit_headers(
     if !limited {
         return next.run(req).await;
     }
-    let meter = Meter::active();
-    req.extensions_mut().insert(meter.clone());
-    let mut response = next.run(req).await;
-    meter.with_charges(|charges| write_headers(charges, response.headers_mut()));
-    response
+    Meter::scope(next.run(req), |response, charges| {
+        write_headers(charges, response.headers_mut())
+    })
+    .await
 }
 
 /// Writes the headers of `charges` (nothing when no policy applied, as
@@ -111,8 +110,9 @@ pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
                 ("w", c.rule.window_seconds.into()),
             )
         });
-        if let Some(value) = insert_written(headers, RATELIMIT_POLICY, written, out) {
-            rules.keep(value);
+        if let Some(value) = written_value(written, out) {
+            rules.keep(value.clone());
+            headers.insert(RATELIMIT_POLICY, value);
         }
     }
     let mut out = Cursor::new(&mut buf[..]);
@@ -122,7 +122,9 @@ pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
         ("r", closest.remaining.into()),
         ("t", closest.reset_seconds),
     );
-    insert_written(headers, RATELIMIT, written, out);
+    if let Some(value) = written_value(written, out) {
+        headers.insert(RATELIMIT, value);
+    }
     if let Some(retry_after) = charges.iter().filter_map(|c| c.retry_after).max() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
     }
@@ -148,21 +150,16 @@ fn write_item(
     out.write_all(digits.format(second).as_bytes())
 }
 
-/// Sets `name` to what `out` holds, when it was all written; the value set.
-fn insert_written(
-    headers: &mut HeaderMap,
-    name: HeaderName,
-    written: std::io::Result<()>,
-    out: Cursor<&mut [u8]>,
-) -> Option<HeaderValue> {
+/// What `out` holds as a header value, when it was all written. (Not
+/// cloned on the way into the map: a clone of a value made from a slice
+/// allocates to share its bytes.)
+fn written_value(written: std::io::Result<()>, out: Cursor<&mut [u8]>) -> Option<HeaderValue> {
     let end = usize::try_from(out.position()).unwrap_or(usize::MAX);
     let buf = out.into_inner();
     let (Ok(()), Some(bytes)) = (written, buf.get(..end)) else {
         return None;
     };
-    let value = HeaderValue::from_bytes(bytes).ok()?;
-    headers.insert(name, value.clone());
-    Some(value)
+    HeaderValue::from_bytes(bytes).ok()
 }
 
 /// The policies and rules a `RateLimit-Policy` value says, in order.
@@ -213,14 +210,9 @@ impl PolicyRules {
 impl<S: Send + Sync> FromRequestParts<S> for Meter {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(meter_of(parts))
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Meter::current())
     }
-}
-
-/// The meter of a request, from its extensions.
-pub fn meter_of(parts: &Parts) -> Meter {
-    parts.extensions.get::<Meter>().cloned().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ mod overrides;
 mod shared;
 mod table;
 
-use std::sync::{Arc, Mutex};
+use std::{cell::RefCell, future::Future};
 
 use gatehouse_core::gcra::{Outcome, Quota};
 use gatehouse_store::Store;
@@ -62,18 +62,31 @@ pub struct Charge {
     pub retry_after: Option<u64>,
 }
 
-/// What a request was charged. The HTTP layer gives each limited request
-/// an active meter; anything else (a page, an ops route, limits turned
-/// off) has an inactive one, and charging it does nothing.
-#[derive(Debug, Clone, Default)]
-pub struct Meter(Option<Arc<Mutex<Charges>>>);
+/// What a request was charged. The HTTP layer runs each limited request
+/// in [`Meter::scope`], and a meter taken within it ([`Meter::current`])
+/// is active; anywhere else (a page, an ops route, limits turned off) the
+/// meter is inactive, and charging it does nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Meter {
+    active: bool,
+}
+
+tokio::task_local! {
+    /// The charges of the limited request this task is serving
+    /// ([`Meter::scope`]): no entry in its extensions, no lock. Boxed: the
+    /// request's future, which holds it, is moved several times on its
+    /// way down the layers, and a list inline would be copied each time.
+    /// A charge made outside the request's task is still decided and
+    /// enforced, only not shown in the headers.
+    static CHARGES: Box<RefCell<Charges>>;
+}
 
 /// The most charges one request records: each of the five policies for
 /// two keys. (No request charges more; a further charge is decided but
 /// not shown in the headers.)
 const MAX_CHARGES: usize = 10;
 
-/// A request's charges, held in place (one allocation per meter).
+/// A request's charges, held in place.
 #[derive(Debug)]
 struct Charges {
     list: [Charge; MAX_CHARGES],
@@ -104,41 +117,70 @@ impl Charges {
 }
 
 impl Meter {
-    /// A meter for a limited request.
-    pub fn active() -> Self {
-        Self(Some(Arc::default()))
+    /// Runs `request` as a limited request (every meter taken within it is
+    /// active), then `done` with its output and the charges it made.
+    pub async fn scope<T>(
+        request: impl Future<Output = T>,
+        done: impl FnOnce(&mut T, &[Charge]),
+    ) -> T {
+        CHARGES
+            .scope(Box::default(), async move {
+                let mut output = request.await;
+                let _ = CHARGES.try_with(|charges| match charges.try_borrow() {
+                    Ok(charges) => done(&mut output, charges.as_slice()),
+                    Err(_) => done(&mut output, &[]),
+                });
+                output
+            })
+            .await
+    }
+
+    /// The meter of the request this task is serving: active within
+    /// [`Self::scope`].
+    pub fn current() -> Self {
+        Self {
+            active: CHARGES.try_with(|_| ()).is_ok(),
+        }
     }
 
     pub fn is_active(&self) -> bool {
-        self.0.is_some()
+        self.active
     }
 
     /// Every charge so far, in the order made.
     pub fn charges(&self) -> Vec<Charge> {
-        self.with_charges(<[Charge]>::to_vec)
+        self.read(|charges| charges.to_vec()).unwrap_or_default()
     }
 
-    /// `f` of every charge so far, without copying them.
-    pub fn with_charges<T>(&self, f: impl FnOnce(&[Charge]) -> T) -> T {
-        match &self.0 {
-            Some(list) => f(list.lock().unwrap_or_else(|e| e.into_inner()).as_slice()),
-            None => f(&[]),
+    /// `f` of the charges so far; `None` outside a scope.
+    fn read<T>(&self, f: impl FnOnce(&[Charge]) -> T) -> Option<T> {
+        if !self.active {
+            return None;
         }
+        CHARGES
+            .try_with(|charges| charges.try_borrow().ok().map(|c| f(c.as_slice())))
+            .ok()
+            .flatten()
     }
 
     fn has(&self, policy: Policy, key: &Key) -> bool {
-        self.with_charges(|charges| charges.iter().any(|c| c.policy == policy && c.key == *key))
+        self.read(|charges| charges.iter().any(|c| c.policy == policy && c.key == *key))
+            .unwrap_or(false)
     }
 
     fn record(&self, charge: Charge) {
-        if let Some(list) = &self.0 {
-            let mut charges = list.lock().unwrap_or_else(|e| e.into_inner());
-            if charges.len < MAX_CHARGES {
-                let at = charges.len;
-                charges.list[at] = charge;
-                charges.len += 1;
-            }
+        if !self.active {
+            return;
         }
+        let _ = CHARGES.try_with(|charges| {
+            if let Ok(mut charges) = charges.try_borrow_mut() {
+                if charges.len < MAX_CHARGES {
+                    let at = charges.len;
+                    charges.list[at] = charge;
+                    charges.len += 1;
+                }
+            }
+        });
     }
 }
 
@@ -339,27 +381,78 @@ mod tests {
         });
         let rule = l.rule(Policy::Credential, None);
         for _ in 0..2 {
-            let m = Meter::active();
-            l.charge(&m, Policy::Credential, rule, &["a"])
-                .await
-                .unwrap();
-            l.charge(&m, Policy::Credential, rule, &["a"])
-                .await
-                .unwrap();
-            assert_eq!(m.charges().len(), 1);
+            let seen = Meter::scope(
+                async {
+                    let m = Meter::current();
+                    assert!(m.is_active());
+                    l.charge(&m, Policy::Credential, rule, &["a"])
+                        .await
+                        .unwrap();
+                    l.charge(&m, Policy::Credential, rule, &["a"])
+                        .await
+                        .unwrap();
+                    m.charges().len()
+                },
+                |seen, charges| *seen += 10 * charges.len(),
+            )
+            .await;
+            // One charge seen within the request, and handed to `done`.
+            assert_eq!(seen, 11);
         }
-        let m = Meter::active();
-        let err = l.charge(&m, Policy::Credential, rule, &["a"]).await;
-        assert!(matches!(
-            err,
-            Err(ApiError::RateLimited { retry_after: 30 })
-        ));
-        assert_eq!(m.charges()[0].remaining, 0);
-        l.charge(&Meter::active(), Policy::Credential, rule, &["b"])
+        let refused = Meter::scope(
+            async {
+                let m = Meter::current();
+                let err = l.charge(&m, Policy::Credential, rule, &["a"]).await;
+                assert!(matches!(
+                    err,
+                    Err(ApiError::RateLimited { retry_after: 30 })
+                ));
+                m.charges()
+            },
+            |_, _| {},
+        )
+        .await;
+        assert_eq!(refused[0].remaining, 0);
+        assert_eq!(refused[0].retry_after, Some(30));
+        Meter::scope(
+            async {
+                l.charge(&Meter::current(), Policy::Credential, rule, &["b"])
+                    .await
+                    .unwrap();
+            },
+            |_, _| {},
+        )
+        .await;
+        // Outside a limited request the meter is inactive: nothing is
+        // charged or recorded.
+        let outside = Meter::current();
+        assert!(!outside.is_active());
+        l.charge(&outside, Policy::Credential, rule, &["a"])
             .await
             .unwrap();
-        l.charge(&Meter::default(), Policy::Credential, rule, &["a"])
-            .await
-            .unwrap();
+        assert!(outside.charges().is_empty());
+    }
+
+    /// A meter taken within a limited request but used in another task
+    /// (which does not see the request's charges) still enforces the
+    /// limit; the charge is only missing from the headers.
+    #[tokio::test]
+    async fn charges_outside_the_request_task_are_enforced() {
+        let l = std::sync::Arc::new(limiter(Rule {
+            limit: 1,
+            window_seconds: 60,
+        }));
+        let rule = l.rule(Policy::Credential, None);
+        let m = Meter::scope(async { Meter::current() }, |_, _| {}).await;
+        assert!(m.is_active());
+        let spawned = {
+            let l = l.clone();
+            tokio::spawn(async move {
+                let first = l.charge(&m, Policy::Credential, rule, &["c"]).await;
+                let second = l.charge(&m, Policy::Credential, rule, &["c"]).await;
+                (first.is_ok(), second.is_ok(), m.charges().len())
+            })
+        };
+        assert_eq!(spawned.await.unwrap(), (true, false, 0));
     }
 }
