@@ -111,7 +111,7 @@ pub fn write_headers(charges: &[Charge], headers: &mut HeaderMap) {
             )
         });
         if let Some(value) = written_value(written, out) {
-            rules.keep(value.clone());
+            rules.keep(&value);
             headers.insert(RATELIMIT_POLICY, value);
         }
     }
@@ -164,10 +164,7 @@ fn written_value(written: std::io::Result<()>, out: Cursor<&mut [u8]>) -> Option
 
 /// The policies and rules a `RateLimit-Policy` value says, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PolicyRules {
-    len: usize,
-    items: [Option<(Policy, Rule)>; 5],
-}
+struct PolicyRules([Option<(Policy, Rule)>; 5]);
 
 /// `RateLimit-Policy` values made already. A deployment says a handful
 /// (its policies, and the environments' own limits), each the same for
@@ -179,13 +176,9 @@ const KNOWN_POLICY_VALUES: usize = 32;
 
 impl PolicyRules {
     fn of<'a>(shown: impl Iterator<Item = &'a &'a Charge>) -> Self {
-        let mut rules = Self {
-            len: 0,
-            items: [None; 5],
-        };
-        for (slot, charge) in rules.items.iter_mut().zip(shown) {
+        let mut rules = Self([None; 5]);
+        for (slot, charge) in rules.0.iter_mut().zip(shown) {
             *slot = Some((charge.policy, charge.rule));
-            rules.len += 1;
         }
         rules
     }
@@ -198,10 +191,11 @@ impl PolicyRules {
             .map(|(_, value)| value.clone())
     }
 
-    fn keep(self, value: HeaderValue) {
+    /// Keeps a copy of `value` for these rules, while there is room.
+    fn keep(self, value: &HeaderValue) {
         let mut known = KNOWN.write().unwrap_or_else(|e| e.into_inner());
         if known.len() < KNOWN_POLICY_VALUES && !known.iter().any(|(rules, _)| *rules == self) {
-            known.push((self, value));
+            known.push((self, value.clone()));
         }
     }
 }
